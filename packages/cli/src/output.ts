@@ -1,0 +1,99 @@
+import {
+  describeError,
+  type Orchestrator,
+  type OrchestratorOptions,
+  openOrchestrator,
+  PLAIN,
+  resolvePaths,
+  type Style,
+} from "@orchestrator/core";
+import type { Command } from "commander";
+import pc from "picocolors";
+
+export interface GlobalOptions {
+  db?: string;
+  repo?: string;
+  config?: string;
+  json?: boolean;
+}
+
+export function globalOptions(cmd: Command): GlobalOptions {
+  return cmd.optsWithGlobals<GlobalOptions>();
+}
+
+export function contextOptions(globals: GlobalOptions): OrchestratorOptions {
+  return {
+    ...(globals.db !== undefined ? { db: globals.db } : {}),
+    ...(globals.repo !== undefined ? { repo: globals.repo } : {}),
+    ...(globals.config !== undefined ? { config: globals.config } : {}),
+  };
+}
+
+const STATUS_COLOURS: Record<string, (t: string) => string> = {
+  completed: pc.green,
+  merged: pc.green,
+  healthy: pc.green,
+  ready: pc.bold,
+  assigned: pc.cyan,
+  in_progress: pc.cyan,
+  running: pc.cyan,
+  review: pc.magenta,
+  blocked: pc.yellow,
+  warning: pc.yellow,
+  failed: pc.red,
+  conflict: pc.red,
+  stalled: pc.red,
+  critical: pc.red,
+  dead: pc.red,
+};
+
+function terminalStyle(): Style {
+  if (!process.stdout.isTTY || !pc.isColorSupported) return PLAIN;
+  return {
+    status: (text) => (STATUS_COLOURS[text.trim()] ?? ((t: string) => t))(text),
+    dim: pc.dim,
+    bold: pc.bold,
+  };
+}
+
+export function printJson(document: unknown): void {
+  process.stdout.write(`${JSON.stringify(document)}\n`);
+}
+
+export function printError(command: string, error: unknown, json: boolean, dbFile?: string): void {
+  const e = describeError(error, dbFile);
+  if (json) {
+    printJson({
+      ok: false,
+      command,
+      error: { code: e.code, message: e.message, details: e.details },
+    });
+  } else {
+    process.stderr.write(`orchestrator ${command}: ${e.code}: ${e.message}\n`);
+  }
+  process.exitCode = e.exitCode;
+}
+
+/**
+ * Runs one command against the orchestrator and prints its result: readable text, or with
+ * --json exactly one JSON document. Errors become a typed report and an exit status.
+ */
+export async function execute<T>(
+  command: string,
+  cmd: Command,
+  action: (o: Orchestrator) => T | Promise<T>,
+  render: (result: T, style: Style) => string,
+): Promise<void> {
+  const globals = globalOptions(cmd);
+  let orchestrator: Orchestrator | undefined;
+  try {
+    orchestrator = openOrchestrator(contextOptions(globals));
+    const result = await action(orchestrator);
+    if (globals.json) printJson({ ok: true, command, result });
+    else process.stdout.write(`${render(result, terminalStyle())}\n`);
+  } catch (error) {
+    printError(command, error, globals.json ?? false, resolvePaths(contextOptions(globals)).dbPath);
+  } finally {
+    orchestrator?.close();
+  }
+}

@@ -1,0 +1,83 @@
+import { Command, CommanderError } from "commander";
+import { registerAssign } from "./commands/assign.js";
+import { registerInit } from "./commands/init.js";
+import { registerTasks } from "./commands/tasks.js";
+import { printJson } from "./output.js";
+
+export const VERSION = "0.1.0";
+
+export function buildProgram(): Command {
+  const program = new Command("orchestrator")
+    .description(
+      "Coordinates many coding agents on one repository: a dependency-aware task graph in SQLite, one git worktree per task, supervised agents, durable messages.",
+    )
+    .version(VERSION)
+    .option(
+      "--db <path>",
+      "database file (default: $ORCHESTRATOR_DB, then <repo>/.orchestrator/orchestrator.db)",
+    )
+    .option(
+      "--repo <path>",
+      "the git repository worked on (default: the one containing the current directory)",
+    )
+    .option(
+      "--config <path>",
+      "config file (default: <repo>/orchestrator.config.yaml when present)",
+    )
+    .option("--json", "print exactly one JSON document")
+    .showHelpAfterError()
+    .exitOverride();
+  registerInit(program);
+  registerTasks(program);
+  registerAssign(program);
+  return program;
+}
+
+/** Usage mistakes (unknown option, missing argument) are InvalidInput, exit 2, like any bad input. */
+export async function main(argv: readonly string[]): Promise<void> {
+  const program = buildProgram();
+  const json = argv.includes("--json");
+  if (json) program.configureOutput({ writeErr: () => {} });
+  for (const sub of program.commands) propagate(sub, program);
+  try {
+    await program.parseAsync(argv, { from: "user" });
+  } catch (error) {
+    if (!(error instanceof CommanderError)) throw error;
+    if (error.code === "commander.helpDisplayed" || error.code === "commander.version") return;
+    if (error.code === "commander.help" || error.code === "commander.executeSubCommandAsync") {
+      process.exitCode = error.exitCode;
+      return;
+    }
+    if (json) {
+      printJson({
+        ok: false,
+        command: commandPath(program, argv),
+        error: {
+          code: "InvalidInput",
+          message: error.message.replace(/^error: /, ""),
+          details: { argv },
+        },
+      });
+    }
+    process.exitCode = 2;
+  }
+}
+
+/** "tasks import" from argv, by walking the known command names. */
+function commandPath(program: Command, argv: readonly string[]): string {
+  const path: string[] = [];
+  let current = program;
+  for (const word of argv) {
+    const next = current.commands.find((c) => c.name() === word);
+    if (!next) break;
+    path.push(word);
+    current = next;
+  }
+  return path.join(" ") || "orchestrator";
+}
+
+function propagate(cmd: Command, from: Command): void {
+  cmd.exitOverride();
+  cmd.configureOutput(from.configureOutput());
+  for (const sub of cmd.commands) propagate(sub, cmd);
+}

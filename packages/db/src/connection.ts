@@ -1,0 +1,109 @@
+import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import { DatabaseError, toDatabaseError } from "./errors.js";
+import { MIGRATIONS, SCHEMA_VERSION } from "./migrations.js";
+
+export type Db = Database.Database;
+
+export interface OpenOptions {
+  /** How long a command waits for another process's write lock, in ms. */
+  busyTimeoutMs?: number;
+  /** Path of better-sqlite3's native addon, for bundled entry points (the GitHub Action). */
+  nativeBinding?: string;
+  /** Open without creating or migrating (reports, inspection). */
+  readonly?: boolean;
+}
+
+const SQLITE_HEADER = "SQLite format 3\0";
+export const DEFAULT_BUSY_TIMEOUT_MS = 10_000;
+
+/**
+ * Opens (creating if needed) the orchestrator database and brings its schema up to date.
+ * A file that is not SQLite, or whose schema is newer than this build knows, is refused
+ * before anything is written to it.
+ */
+export function openDatabase(file: string, options: OpenOptions = {}): Db {
+  const inMemory = file === ":memory:";
+  if (!inMemory) refuseForeignFile(file);
+  if (!inMemory && !options.readonly) mkdirSync(dirname(file), { recursive: true });
+
+  let db: Db;
+  try {
+    db = new Database(file, {
+      timeout: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
+      readonly: options.readonly ?? false,
+      fileMustExist: options.readonly ?? false,
+      ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),
+    });
+  } catch (error) {
+    throw toDatabaseError(error, file) ?? error;
+  }
+  try {
+    refuseNewerSchema(db, file);
+    if (!options.readonly) {
+      if (!inMemory) db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = NORMAL");
+    }
+    db.pragma("foreign_keys = ON");
+    db.pragma("temp_store = MEMORY");
+    if (!options.readonly) migrate(db);
+    return db;
+  } catch (error) {
+    db.close();
+    throw toDatabaseError(error, file) ?? error;
+  }
+}
+
+function refuseForeignFile(file: string): void {
+  if (!existsSync(file)) return;
+  const stat = statSync(file);
+  if (stat.isDirectory()) {
+    throw new DatabaseError(`database ${file} is a directory; point --db at a file`, { file });
+  }
+  if (stat.size === 0) return;
+  const header = Buffer.alloc(SQLITE_HEADER.length);
+  const fd = openSync(file, "r");
+  try {
+    readSync(fd, header, 0, header.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (header.toString("latin1") !== SQLITE_HEADER) {
+    throw new DatabaseError(
+      `database ${file} is not a SQLite database; it was left untouched. Point --db (or ORCHESTRATOR_DB) at the orchestrator database, or move the file away and run init`,
+      { file },
+    );
+  }
+}
+
+function refuseNewerSchema(db: Db, file: string): void {
+  const version = schemaVersion(db);
+  if (version > SCHEMA_VERSION) {
+    throw new DatabaseError(
+      `database ${file} has schema version ${version}, newer than this orchestrator understands (${SCHEMA_VERSION}); it was left untouched. Upgrade the orchestrator`,
+      { file, version, supported: SCHEMA_VERSION },
+    );
+  }
+}
+
+export function schemaVersion(db: Db): number {
+  return db.pragma("user_version", { simple: true }) as number;
+}
+
+/** Applies the migrations not yet applied, each inside one IMMEDIATE transaction. */
+export function migrate(db: Db): void {
+  if (schemaVersion(db) === SCHEMA_VERSION) return;
+  db.transaction(() => {
+    // Re-read under the write lock: another process may have migrated meanwhile.
+    for (let v = schemaVersion(db); v < SCHEMA_VERSION; v++) {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    }
+  }).immediate();
+}
+
+/** Runs fn inside BEGIN IMMEDIATE: every read-modify-write goes through here. */
+export function writeTransaction<T>(db: Db, fn: () => T): T {
+  return db.transaction(fn).immediate();
+}

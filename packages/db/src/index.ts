@@ -1,0 +1,16 @@
+export {
+  type Db,
+  DEFAULT_BUSY_TIMEOUT_MS,
+  migrate,
+  type OpenOptions,
+  openDatabase,
+  schemaVersion,
+  writeTransaction,
+} from "./connection.js";
+export { DatabaseError, toDatabaseError } from "./errors.js";
+export { SCHEMA_VERSION } from "./migrations.js";
+export { statement } from "./statements.js";
+export * from "./stores/assignments.js";
+export * from "./stores/events.js";
+export * from "./stores/messages.js";
+export * from "./stores/tasks.js";
