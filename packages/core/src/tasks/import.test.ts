@@ -1,0 +1,149 @@
+import { describe, expect, it } from "vitest";
+import { plan, snapshot, testOrchestrator } from "../../../../test/helpers/orchestrator.js";
+import { OrchestratorError } from "../errors.js";
+import { completeTask, failTask, importPlan, listTasks, retryTask, showTask } from "./index.js";
+import { parsePlan } from "./plan.js";
+
+function rejection(fn: () => unknown): OrchestratorError {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof OrchestratorError) return error;
+    throw error;
+  }
+  throw new Error("expected a rejection");
+}
+
+describe("importPlan", () => {
+  it("loads tasks and edges, and a second import of the same plan changes nothing", () => {
+    const o = testOrchestrator();
+    const p = plan({ a: [], b: ["a"], c: ["a", "b"] });
+    expect(importPlan(o, p)).toMatchObject({ imported: 3, updated: 0, edges: 3 });
+    const before = snapshot(o);
+    delete before.orchestrator_event;
+    expect(importPlan(o, p)).toMatchObject({
+      imported: 0,
+      updated: 0,
+      unchanged: 3,
+      edges: 0,
+      edges_removed: 0,
+    });
+    const after = snapshot(o);
+    delete after.orchestrator_event;
+    expect(after).toEqual(before);
+  });
+
+  it("updates definitions and edges of tasks not started, and keeps started ones as they are", () => {
+    const o = testOrchestrator();
+    importPlan(o, plan({ a: [], b: ["a"], c: ["a"] }));
+    completeTask(o, "a");
+    o.tasks.transition("c", ["pending"], "in_progress", o.now());
+    const changed = plan(
+      { a: [], b: [], c: [], d: ["b"] },
+      { b: { title: "Renamed", priority: 1 }, c: { title: "Changed while running" } },
+    );
+    const result = importPlan(o, changed);
+    expect(result).toMatchObject({ imported: 1, updated: 1, edges: 1, edges_removed: 1 });
+    expect(result.skipped_started).toEqual(["c"]);
+    expect(showTask(o, "b")).toMatchObject({ title: "Renamed", priority: 1, depends_on: [] });
+    expect(showTask(o, "c")).toMatchObject({
+      title: "Task c",
+      depends_on: ["a"],
+      status: "in_progress",
+    });
+    expect(showTask(o, "d").blocked_by).toEqual(["b"]);
+  });
+
+  it.each([
+    ["an unknown dependency", plan({ a: ["ghost"] }), /unknown dependency: a -> ghost/],
+    ["a self dependency", plan({ a: ["a"] }), /"a" depends on itself/],
+    ["an invalid id", plan({ "../x": [] }), /invalid task id "\.\.\/x"/],
+    ["a shell-looking id", plan({ "a;rm -rf": [] }), /invalid task id "a;rm -rf"/],
+    ["an option-looking id", plan({ "--upload-pack=x": [] }), /invalid task id/],
+    ["a cycle", plan({ a: ["c"], b: ["a"], c: ["b"], d: [] }), /dependency cycle: /],
+  ])("refuses %s and leaves the database unchanged", (_name, bad, message) => {
+    const o = testOrchestrator();
+    importPlan(o, plan({ keep: [] }));
+    const before = snapshot(o);
+    const error = rejection(() => importPlan(o, bad));
+    expect(error.message).toMatch(message);
+    expect(snapshot(o)).toEqual(before);
+  });
+
+  it("refuses duplicate ids, naming them", () => {
+    const o = testOrchestrator();
+    const dup = parsePlan(
+      {
+        tasks: [
+          { id: "a", title: "one" },
+          { id: "a", title: "two" },
+        ],
+      },
+      "t",
+    );
+    const error = rejection(() => importPlan(o, dup));
+    expect(error.code).toBe("InvalidInput");
+    expect(error.details).toEqual({ duplicate_ids: ["a"] });
+    expect(listTasks(o).tasks).toEqual([]);
+  });
+
+  it("reports a cycle with its path, each task depending on the next", () => {
+    const o = testOrchestrator();
+    const error = rejection(() => importPlan(o, plan({ a: ["c"], b: ["a"], c: ["b"] })));
+    expect(error.code).toBe("DependencyCycle");
+    const cycle = error.details.cycle as string[];
+    expect(cycle[0]).toBe(cycle.at(-1));
+    expect(new Set(cycle)).toEqual(new Set(["a", "b", "c"]));
+    expect(error.message).toContain(cycle.join(" -> "));
+  });
+
+  it("refuses a plan that would close a cycle through tasks already in the database", () => {
+    const o = testOrchestrator();
+    importPlan(o, plan({ a: [], b: ["a"] }));
+    const before = snapshot(o);
+    const error = rejection(() => importPlan(o, plan({ a: ["b"] })));
+    expect(error.code).toBe("DependencyCycle");
+    expect(snapshot(o)).toEqual(before);
+  });
+
+  it("finds one cycle deep inside a 10,000-task plan and writes nothing", () => {
+    const o = testOrchestrator();
+    const graph: Record<string, string[]> = {};
+    for (let i = 0; i < 10_000; i++) graph[`t${i}`] = i === 0 ? [] : [`t${i - 1}`];
+    graph.t5000 = ["t4999", "t7000"];
+    const error = rejection(() => importPlan(o, plan(graph)));
+    expect(error.code).toBe("DependencyCycle");
+    expect((error.details.cycle as string[]).length).toBe(2002);
+    expect(listTasks(o).tasks).toHaveLength(0);
+  });
+
+  it("orders tasks by the longest chain waiting on them", () => {
+    const o = testOrchestrator();
+    importPlan(o, plan({ a: [], b: ["a"], c: ["b"], x: [] }));
+    expect(listTasks(o).tasks.map((t) => [t.id, t.critical_path])).toEqual([
+      ["a", 2],
+      ["b", 1],
+      ["c", 0],
+      ["x", 0],
+    ]);
+  });
+});
+
+describe("task transitions", () => {
+  it("complete unblocks dependents; fail and retry move through the allowed states", () => {
+    const o = testOrchestrator();
+    importPlan(o, plan({ a: [], b: ["a"] }));
+    expect(completeTask(o, "a")).toMatchObject({ changed: true, unblocked: ["b"] });
+    expect(completeTask(o, "a")).toMatchObject({ changed: false });
+    expect(failTask(o, "b", "broken")).toMatchObject({
+      status: "failed",
+      previous_status: "pending",
+    });
+    expect(showTask(o, "b").explanation).toMatch(/failed: broken/);
+    expect(retryTask(o, "b")).toMatchObject({ status: "pending" });
+    expect(rejection(() => failTask(o, "a", null)).code).toBe("InvalidInput");
+    expect(rejection(() => retryTask(o, "b")).code).toBe("InvalidInput");
+    expect(rejection(() => completeTask(o, "nope")).code).toBe("TaskNotFound");
+    expect(rejection(() => completeTask(o, "../etc")).code).toBe("InvalidInput");
+  });
+});
