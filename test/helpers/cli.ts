@@ -11,6 +11,7 @@ export interface CliResult {
   stdout: string;
   stderr: string;
   /** The parsed --json document, when the output was one. */
+  // biome-ignore lint/suspicious/noExplicitAny: tests reach into documents of every command's shape
   json: any;
 }
 
