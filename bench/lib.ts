@@ -58,8 +58,10 @@ export function report(
   const show = (x: number) =>
     unit === "ms" ? ms(x) : `${Math.round(x).toLocaleString("en-US")}/s`;
   const ratio = unit === "ms" ? baseline / ours : ours / baseline;
+  const verdict =
+    ratio >= 1 ? `${ratio.toFixed(1)}x better` : `${(1 / ratio).toFixed(1)}x the baseline`;
   console.log(
-    `${name.padEnd(58)} ${show(ours).padStart(12)}   ${baselineName}: ${show(baseline).padStart(12)}   ${ratio.toFixed(1)}x ${ratio >= 1 ? "better" : "worse"}`,
+    `${name.padEnd(58)} ${show(ours).padStart(12)}   ${baselineName}: ${show(baseline).padStart(12)}   ${verdict}`,
   );
 }
 
