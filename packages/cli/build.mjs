@@ -1,10 +1,13 @@
-// Bundles the CLI into one ESM file: one file to load makes every command start faster.
+// Bundles the CLI into ESM: a tiny entry (dist/orchestrator.js) that checks the Node version,
+// and one chunk with everything else, loaded only once the version is known to be supported.
 // better-sqlite3 stays external: its native addon is loaded from node_modules.
 import { build } from "esbuild";
 
 await build({
   entryPoints: ["src/orchestrator.ts"],
-  outfile: "dist/orchestrator.js",
+  outdir: "dist",
+  splitting: true,
+  chunkNames: "[name]-[hash]",
   bundle: true,
   platform: "node",
   format: "esm",

@@ -1,5 +1,13 @@
-import { main } from "./program.js";
-
+// The CLI's entry: checks the Node.js version before anything loads the SQLite addon (which
+// crashes on an unsupported Node instead of failing cleanly), then runs the CLI.
+const major = Number(process.versions.node.split(".")[0]);
+if (major < 22) {
+  process.stderr.write(
+    `orchestrator needs Node.js 22 or newer; this is ${process.version}. Run \`source scripts/env.sh\` in the orchestrator checkout to put Node 24 on PATH.\n`,
+  );
+  process.exit(1);
+}
+const { main } = await import("./program.js");
 main(process.argv.slice(2)).catch((error: unknown) => {
   process.stderr.write(
     `orchestrator: internal error: ${error instanceof Error ? error.stack : String(error)}\n`,

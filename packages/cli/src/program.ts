@@ -1,4 +1,5 @@
 import { Command, CommanderError } from "commander";
+import { registerAgents } from "./commands/agents.js";
 import { registerAssign } from "./commands/assign.js";
 import { registerInit } from "./commands/init.js";
 import { registerTasks } from "./commands/tasks.js";
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerInit(program);
   registerTasks(program);
   registerAssign(program);
+  registerAgents(program);
   return program;
 }
 

@@ -52,6 +52,12 @@ const agentConfig = z.strictObject({
   singleton: z.boolean().optional(),
   max_instances: z.number().int().min(1).optional(),
   env: z.record(z.string(), z.string()).default({}),
+  /**
+   * Where heartbeats come from. `process`: the supervisor beats while the agent process uses CPU
+   * or writes output (a silent, idle process stalls). `agent`: only the agent's own
+   * `orchestrator agents heartbeat` calls count.
+   */
+  heartbeat: z.enum(["process", "agent"]).default("process"),
 });
 
 export const configSchema = z.strictObject({
@@ -64,6 +70,10 @@ export const configSchema = z.strictObject({
       heartbeat: z.strictObject({ warning: duration("2m"), stalled: duration("5m") }).prefault({}),
       cpu: z.strictObject({ warning: percent(80), critical: percent(95) }).prefault({}),
       memory: z.strictObject({ warning: size("1GiB"), critical: size("2GiB") }).prefault({}),
+      /** How often a supervisor samples its agent's CPU and memory. */
+      sample_interval: duration("5s"),
+      /** How long `kill` (and a stalled agent's restart) waits after SIGTERM before SIGKILL. */
+      kill_grace: duration("10s"),
     })
     .prefault({}),
   restart: z

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import {
+  AgentStore,
   AssignmentStore,
   type Db,
   EventStore,
@@ -69,6 +70,7 @@ export class Orchestrator {
   readonly assignments: AssignmentStore;
   readonly events: EventStore;
   readonly messages: MessageStore;
+  readonly agents: AgentStore;
 
   constructor(
     readonly db: Db,
@@ -80,6 +82,7 @@ export class Orchestrator {
     this.assignments = new AssignmentStore(db);
     this.events = new EventStore(db);
     this.messages = new MessageStore(db);
+    this.agents = new AgentStore(db);
   }
 
   /** Runs fn in one BEGIN IMMEDIATE transaction. */

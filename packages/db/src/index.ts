@@ -10,6 +10,7 @@ export {
 export { DatabaseError, toDatabaseError } from "./errors.js";
 export { SCHEMA_VERSION } from "./migrations.js";
 export { statement } from "./statements.js";
+export * from "./stores/agents.js";
 export * from "./stores/assignments.js";
 export * from "./stores/events.js";
 export * from "./stores/messages.js";

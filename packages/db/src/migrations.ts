@@ -125,34 +125,47 @@ export const MIGRATIONS: readonly string[] = [
     WHERE status IN ('assigned','in_progress','review','conflict');
   CREATE INDEX orchestrator_task_by_task ON orchestrator_task (task_id, id);
 
+  -- One row per agent incarnation. A restart is a new row (restart_of → the old agent_id).
   CREATE TABLE agent_lifecycle (
-    id             INTEGER PRIMARY KEY,
-    agent_id       TEXT NOT NULL UNIQUE,
-    agent_type     TEXT NOT NULL,
-    singleton      INTEGER NOT NULL DEFAULT 1 CHECK (singleton IN (0, 1)),
-    status         TEXT NOT NULL CHECK (status IN ('starting','running','exited','failed','killed')),
-    pid            INTEGER,
-    pid_start_time TEXT,
-    task_id        TEXT REFERENCES specs_task (task_id),
-    worktree_path  TEXT,
-    log_path       TEXT,
-    started_at     INTEGER NOT NULL,
-    last_heartbeat INTEGER,
-    activity       TEXT,
-    waiting_on     TEXT,
-    cpu_percent    REAL,
-    memory_bytes   INTEGER,
-    exit_code      INTEGER,
-    exit_signal    TEXT,
-    ended_at       INTEGER,
-    restart_of     TEXT,
-    updated_at     INTEGER NOT NULL
+    id                    INTEGER PRIMARY KEY,
+    agent_id              TEXT NOT NULL UNIQUE,
+    agent_type            TEXT NOT NULL,
+    singleton             INTEGER NOT NULL DEFAULT 1 CHECK (singleton IN (0, 1)),
+    status                TEXT NOT NULL CHECK (status IN ('starting','running','exited','failed','killed')),
+    pid                   INTEGER,
+    pid_start_time        TEXT,
+    supervisor_pid        INTEGER,
+    supervisor_start_time TEXT,
+    task_id               TEXT REFERENCES specs_task (task_id),
+    worktree_path         TEXT,
+    log_path              TEXT,
+    started_at            INTEGER NOT NULL,
+    last_heartbeat        INTEGER,
+    activity              TEXT,
+    waiting_on            TEXT,
+    cpu_percent           REAL,
+    cpu_ticks             INTEGER,
+    memory_bytes          INTEGER,
+    sampled_at            INTEGER,
+    exit_code             INTEGER,
+    exit_signal           TEXT,
+    end_reason            TEXT,
+    ended_at              INTEGER,
+    restart_of            TEXT,
+    restart_state         TEXT CHECK (restart_state IN ('restarted','gave_up')),
+    updated_at            INTEGER NOT NULL
   ) STRICT;
   -- CFR-000: at most one live agent per singleton type, enforced by SQLite under any race.
   CREATE UNIQUE INDEX agent_lifecycle_one_singleton ON agent_lifecycle (agent_type)
     WHERE singleton = 1 AND status IN ('starting','running');
+  -- Never two live agents on one task.
+  CREATE UNIQUE INDEX agent_lifecycle_one_per_task ON agent_lifecycle (task_id)
+    WHERE task_id IS NOT NULL AND status IN ('starting','running');
   CREATE INDEX agent_lifecycle_live ON agent_lifecycle (agent_type)
     WHERE status IN ('starting','running');
+  -- Ended agents that may still be due a restart.
+  CREATE INDEX agent_lifecycle_restartable ON agent_lifecycle (ended_at)
+    WHERE status = 'failed' AND restart_state IS NULL;
 
   CREATE TABLE agent_message (
     id               INTEGER PRIMARY KEY,
@@ -203,6 +216,7 @@ export const MIGRATIONS: readonly string[] = [
     id             INTEGER PRIMARY KEY,
     agent_id       TEXT NOT NULL,
     agent_type     TEXT NOT NULL,
+    task_id        TEXT,
     new_agent_id   TEXT,
     reason         TEXT NOT NULL,
     attempt_number INTEGER NOT NULL,
@@ -210,7 +224,8 @@ export const MIGRATIONS: readonly string[] = [
     due_at         INTEGER NOT NULL,
     created_at     INTEGER NOT NULL
   ) STRICT;
-  CREATE INDEX agent_restart_log_agent ON agent_restart_log (agent_type, created_at);
+  -- A restart "lineage" is one agent type on one task (or on no task, for a singleton).
+  CREATE INDEX agent_restart_log_lineage ON agent_restart_log (agent_type, task_id, created_at);
 
   -- CFR-014: one row per state change; the source of reports and job summaries.
   CREATE TABLE orchestrator_event (
