@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { registerAssign } from "./commands/assign.js";
 import { registerInit } from "./commands/init.js";
+import { registerRoute } from "./commands/route.js";
 import { registerTasks } from "./commands/tasks.js";
 import { printJson } from "./output.js";
 
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerInit(program);
   registerTasks(program);
   registerAssign(program);
+  registerRoute(program);
   return program;
 }
 

@@ -6,6 +6,15 @@ export * from "./context.js";
 export * from "./errors.js";
 export * from "./ids.js";
 export * from "./render.js";
+export * from "./route/index.js";
+export {
+  renderAcknowledge,
+  renderFail,
+  renderList as renderMessageList,
+  renderPoll,
+  renderRetry,
+  renderSend,
+} from "./route/render.js";
 export { dependencyCycleError, TaskGraph } from "./tasks/graph.js";
 export * from "./tasks/index.js";
 export {

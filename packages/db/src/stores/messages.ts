@@ -1,10 +1,20 @@
 import type { Db } from "../connection.js";
 import { statement } from "../statements.js";
 
+export const MESSAGE_STATUSES = [
+  "pending",
+  "delivered",
+  "acknowledged",
+  "failed",
+  "expired",
+] as const;
+export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
+export type RecipientKind = "agent" | "type";
+
 export interface NewMessage {
   from_agent: string;
   to_agent: string;
-  to_kind: "agent" | "type";
+  to_kind: RecipientKind;
   message_type: string;
   content: string;
   priority: number;
@@ -13,7 +23,98 @@ export interface NewMessage {
   idempotency_key: string | null;
 }
 
-/** agent_message: the rows of the message bus. */
+export interface MessageRow {
+  id: number;
+  from_agent: string;
+  to_agent: string;
+  to_kind: RecipientKind;
+  message_type: string;
+  content: string;
+  priority: number;
+  status: MessageStatus;
+  attempts: number;
+  max_attempts: number;
+  available_at: number;
+  lease_expires_at: number | null;
+  receipt: string | null;
+  delivered_to: string | null;
+  expires_at: number;
+  idempotency_key: string | null;
+  last_error: string | null;
+  created_at: number;
+  delivered_at: number | null;
+  finished_at: number | null;
+}
+
+/** A message just handed out by `claim`, with the receipt of this delivery. */
+export type ClaimedRow = Pick<
+  MessageRow,
+  | "id"
+  | "from_agent"
+  | "to_agent"
+  | "to_kind"
+  | "message_type"
+  | "content"
+  | "priority"
+  | "attempts"
+  | "lease_expires_at"
+> & { receipt: string };
+
+/** Who is polling: a type, or one agent incarnation (which also receives its type's messages). */
+export interface Recipient {
+  agentId: string | null;
+  agentType: string;
+}
+
+export interface MessageFilter {
+  status?: MessageStatus;
+  /** Addressed to this agent id or type. */
+  to?: string;
+  from?: string;
+  limit: number;
+}
+
+export interface AgentAddress {
+  agent_id: string;
+  agent_type: string;
+  status: string;
+}
+
+const CLAIMED_COLUMNS =
+  "id, from_agent, to_agent, to_kind, message_type, content, priority, attempts, lease_expires_at, receipt";
+
+// Each candidate set is read from the partial index agent_message_pending in delivery order;
+// the conditional UPDATE takes only rows still pending. The receipt is a fresh random token
+// per delivery, so a receipt from an earlier delivery never matches again.
+const CLAIM_SET = `
+  UPDATE agent_message
+     SET status = 'delivered', attempts = attempts + 1, receipt = lower(hex(randomblob(12))),
+         lease_expires_at = :lease_expires_at, delivered_to = :delivered_to, delivered_at = :now
+   WHERE status = 'pending' AND id IN (%CANDIDATES%)
+  RETURNING ${CLAIMED_COLUMNS}`;
+
+const TYPE_CANDIDATES = `
+  SELECT id FROM agent_message INDEXED BY agent_message_pending
+   WHERE status = 'pending' AND to_agent = :type AND to_kind = 'type'
+     AND available_at <= :now AND expires_at > :now
+   ORDER BY priority, id LIMIT :limit`;
+
+const AGENT_CANDIDATES = `
+  SELECT id FROM (
+    SELECT id, priority FROM (
+      SELECT id, priority FROM agent_message INDEXED BY agent_message_pending
+       WHERE status = 'pending' AND to_agent = :type AND to_kind = 'type'
+         AND available_at <= :now AND expires_at > :now
+       ORDER BY priority, id LIMIT :limit)
+    UNION ALL
+    SELECT id, priority FROM (
+      SELECT id, priority FROM agent_message INDEXED BY agent_message_pending
+       WHERE status = 'pending' AND to_agent = :agent AND to_kind = 'agent'
+         AND available_at <= :now AND expires_at > :now
+       ORDER BY priority, id LIMIT :limit))
+   ORDER BY priority, id LIMIT :limit`;
+
+/** agent_message: the rows of the message bus. Decides nothing; core/route holds the rules. */
 export class MessageStore {
   constructor(private readonly db: Db) {}
 
@@ -37,6 +138,199 @@ export class MessageStore {
         message.idempotency_key,
         now,
       ).lastInsertRowid,
+    );
+  }
+
+  get(id: number): MessageRow | undefined {
+    return statement<[number], MessageRow>(this.db, "SELECT * FROM agent_message WHERE id = ?").get(
+      id,
+    );
+  }
+
+  byIdempotencyKey(from: string, key: string): MessageRow | undefined {
+    return statement<[string, string], MessageRow>(
+      this.db,
+      "SELECT * FROM agent_message WHERE from_agent = ? AND idempotency_key = ?",
+    ).get(from, key);
+  }
+
+  /**
+   * Hands out up to `limit` pending, available, unexpired messages for the recipient, in
+   * priority then id order, leased until `leaseExpiresAt`. Call inside a write transaction.
+   */
+  claim(recipient: Recipient, limit: number, leaseExpiresAt: number, now: number): ClaimedRow[] {
+    const sql = CLAIM_SET.replace(
+      "%CANDIDATES%",
+      recipient.agentId === null ? TYPE_CANDIDATES : AGENT_CANDIDATES,
+    );
+    const rows = statement<Record<string, unknown>, ClaimedRow>(this.db, sql).all({
+      type: recipient.agentType,
+      ...(recipient.agentId === null ? {} : { agent: recipient.agentId }),
+      now,
+      limit,
+      lease_expires_at: leaseExpiresAt,
+      delivered_to: recipient.agentId ?? recipient.agentType,
+    });
+    // RETURNING gives no order: restore the delivery order.
+    return rows.length > 1 ? rows.sort((a, b) => a.priority - b.priority || a.id - b.id) : rows;
+  }
+
+  /**
+   * The earliest time after `now` at which something may become claimable for the recipient:
+   * a message in backoff becoming available, or any lease running out.
+   */
+  nextChange(recipient: Recipient, now: number): number | null {
+    const row = statement<Record<string, unknown>, { at: number | null }>(
+      this.db,
+      `SELECT min(
+         coalesce((SELECT min(lease_expires_at) FROM agent_message INDEXED BY agent_message_leased
+                    WHERE status = 'delivered'), 1e18),
+         coalesce((SELECT min(available_at) FROM agent_message INDEXED BY agent_message_pending
+                    WHERE status = 'pending' AND available_at > :now
+                      AND ((to_agent = :type AND to_kind = 'type')
+                        OR (to_agent = :agent AND to_kind = 'agent'))), 1e18)) AS at`,
+    ).get({ now, type: recipient.agentType, agent: recipient.agentId });
+    const at = row?.at ?? null;
+    return at === null || at >= 1e18 ? null : at;
+  }
+
+  /** Delivered messages whose lease ended at or before `now`, oldest lease first. */
+  expiredLeases(now: number, limit: number): MessageRow[] {
+    return statement<[number, number], MessageRow>(
+      this.db,
+      `SELECT * FROM agent_message INDEXED BY agent_message_leased
+        WHERE status = 'delivered' AND lease_expires_at <= ?
+        ORDER BY lease_expires_at LIMIT ?`,
+    ).all(now, limit);
+  }
+
+  /** Pending messages whose TTL ended at or before `now`. */
+  expiredPending(now: number, limit: number): MessageRow[] {
+    return statement<[number, number], MessageRow>(
+      this.db,
+      `SELECT * FROM agent_message INDEXED BY agent_message_expiry
+        WHERE status = 'pending' AND expires_at <= ?
+        ORDER BY expires_at LIMIT ?`,
+    ).all(now, limit);
+  }
+
+  /** Acknowledges the current delivery; false unless `receipt` holds an unexpired lease. */
+  acknowledge(id: number, receipt: string, now: number): boolean {
+    return (
+      statement(
+        this.db,
+        `UPDATE agent_message SET status = 'acknowledged', finished_at = ?
+          WHERE id = ? AND status = 'delivered' AND receipt = ? AND lease_expires_at > ?`,
+      ).run(now, id, receipt, now).changes === 1
+    );
+  }
+
+  /**
+   * Ends a delivery and puts the message back to pending, available again at `availableAt`.
+   * Only the delivery holding `receipt` is ended.
+   */
+  release(
+    id: number,
+    receipt: string,
+    availableAt: number,
+    lastError: string | null,
+    now: number,
+  ): boolean {
+    return (
+      statement(
+        this.db,
+        `UPDATE agent_message
+            SET status = 'pending', available_at = ?, lease_expires_at = NULL, receipt = NULL,
+                last_error = coalesce(?, last_error), delivered_at = coalesce(delivered_at, ?)
+          WHERE id = ? AND status = 'delivered' AND receipt = ?`,
+      ).run(availableAt, lastError, now, id, receipt).changes === 1
+    );
+  }
+
+  /**
+   * Moves a message from one of `from` to a final status (`failed`, `expired`). A delivered
+   * message is only finished through the delivery holding `receipt`.
+   */
+  finish(
+    id: number,
+    from: MessageStatus,
+    receipt: string | null,
+    to: "failed" | "expired",
+    lastError: string | null,
+    now: number,
+  ): boolean {
+    return (
+      statement(
+        this.db,
+        `UPDATE agent_message
+            SET status = ?, finished_at = ?, lease_expires_at = NULL,
+                last_error = coalesce(?, last_error)
+          WHERE id = ? AND status = ? AND receipt IS ?`,
+      ).run(to, now, lastError, id, from, receipt).changes === 1
+    );
+  }
+
+  /** Puts a failed or expired message back to pending with fresh attempts and a new expiry. */
+  requeue(id: number, expiresAt: number, now: number): boolean {
+    return (
+      statement(
+        this.db,
+        `UPDATE agent_message
+            SET status = 'pending', attempts = 0, available_at = ?, expires_at = ?,
+                lease_expires_at = NULL, receipt = NULL, delivered_to = NULL, finished_at = NULL
+          WHERE id = ? AND status IN ('failed','expired')`,
+      ).run(now, expiresAt, id).changes === 1
+    );
+  }
+
+  /** The newest `limit` messages matching the filter, oldest first. */
+  list(filter: MessageFilter): MessageRow[] {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    let index = "";
+    if (filter.status !== undefined) {
+      where.push("status = ?");
+      params.push(filter.status);
+      if (filter.status === "failed" || filter.status === "expired") {
+        where.push("status IN ('failed','expired')");
+        index = "INDEXED BY agent_message_dead";
+      }
+    }
+    if (filter.to !== undefined) {
+      where.push("to_agent = ?");
+      params.push(filter.to);
+    }
+    if (filter.from !== undefined) {
+      where.push("from_agent = ?");
+      params.push(filter.from);
+    }
+    const clause = where.length ? `WHERE ${where.join(" AND ")}` : "";
+    return statement<unknown[], MessageRow>(
+      this.db,
+      `SELECT * FROM agent_message ${index} ${clause} ORDER BY id DESC LIMIT ?`,
+    )
+      .all(...params, filter.limit)
+      .reverse();
+  }
+
+  // Addressing: who a name refers to. These read agent_lifecycle and specs_task, never write.
+
+  /** The agent incarnation with this id, if any. */
+  findAgent(agentId: string): AgentAddress | undefined {
+    return statement<[string], AgentAddress>(
+      this.db,
+      "SELECT agent_id, agent_type, status FROM agent_lifecycle WHERE agent_id = ?",
+    ).get(agentId);
+  }
+
+  /** Whether a task or an agent incarnation names this agent type. */
+  agentTypeInUse(agentType: string): boolean {
+    return (
+      statement<[string, string], { found: number }>(
+        this.db,
+        `SELECT EXISTS (SELECT 1 FROM agent_lifecycle WHERE agent_type = ?)
+             OR EXISTS (SELECT 1 FROM specs_task WHERE agent_type = ?) AS found`,
+      ).get(agentType, agentType)?.found === 1
     );
   }
 }
