@@ -435,8 +435,10 @@ function endDelivery(o: Orchestrator, row: MessageRow, why: string, now: number)
     );
     return failResult(row, "failed", null);
   }
+  // The backoff runs from when the delivery ended: the lease's end, however late the sweep.
   const { backoff_base, backoff_max } = o.config.messages;
-  const availableAt = now + backoffDelay(row.attempts, backoff_base, backoff_max);
+  const endedAt = Math.min(now, row.lease_expires_at ?? now);
+  const availableAt = endedAt + backoffDelay(row.attempts, backoff_base, backoff_max);
   o.messages.release(row.id, receipt, availableAt, why, now);
   return failResult(row, "pending", availableAt);
 }
