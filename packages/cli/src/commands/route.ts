@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import {
   acknowledgeMessage,
   failMessage,
@@ -34,8 +33,12 @@ function selfAgentId(flag: string): string {
 }
 
 /** --content as given, or read from standard input with `--content -`. */
-function readContent(value: string): string {
-  return value === "-" ? readFileSync(0, "utf8") : value;
+async function readContent(value: string): Promise<string> {
+  if (value !== "-") return value;
+  // Streamed: a synchronous read of a non-blocking pipe fails with EAGAIN.
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
 }
 
 interface SendFlags {
@@ -86,12 +89,12 @@ export function registerRoute(program: Command): void {
       await execute(
         "route send",
         cmd,
-        (o) =>
+        async (o) =>
           sendMessage(o, {
             from: flags.from ?? selfAgentId("--from"),
             to: flags.to,
             type: flags.type,
-            content: readContent(flags.content),
+            content: await readContent(flags.content),
             ...(flags.priority !== undefined ? { priority: flags.priority } : {}),
             ...(flags.ttl !== undefined ? { ttl: flags.ttl } : {}),
             ...(flags.idempotencyKey !== undefined ? { idempotencyKey: flags.idempotencyKey } : {}),
