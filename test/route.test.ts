@@ -41,7 +41,7 @@ describe("route (CLI)", () => {
       messages: [
         {
           message_id: 1,
-          receipt: expect.stringMatching(/^[0-9a-f]{24}$/),
+          receipt: expect.stringMatching(/^[0-9a-f-]{36}$/),
           from: "architect",
           to: "code_developer",
           type: "spec_ready",

@@ -396,6 +396,7 @@ export interface SweepResult {
  */
 export function sweepMessages(o: Orchestrator, now: number): SweepResult {
   const result: SweepResult = { redelivered: 0, dead_lettered: 0, expired: 0 };
+  if (!o.messages.sweepDue(now)) return result;
   for (const row of o.messages.expiredLeases(now, SWEEP_BATCH)) {
     const outcome = endDelivery(
       o,
@@ -491,7 +492,9 @@ function deadLetter(
 }
 
 interface PollPlan {
-  recipient: Recipient;
+  target: string;
+  /** Resolved inside the first claim's transaction, then kept. */
+  recipient: Recipient | null;
   limit: number;
   lease: number;
 }
@@ -506,12 +509,17 @@ function planPoll(o: Orchestrator, options: PollOptions): PollPlan {
   }
   const lease = options.lease ?? o.config.messages.lease;
   requirePositiveMs("--lease", lease);
-  const address = resolveAddress(o, options.target, "--target");
-  const recipient: Recipient =
+  return { target: options.target, recipient: null, limit, lease };
+}
+
+function resolveRecipient(o: Orchestrator, plan: PollPlan): Recipient {
+  if (plan.recipient) return plan.recipient;
+  const address = resolveAddress(o, plan.target, "--target");
+  plan.recipient =
     address.kind === "agent"
-      ? { agentId: options.target, agentType: address.agentType }
-      : { agentId: null, agentType: options.target };
-  return { recipient, limit, lease };
+      ? { agentId: plan.target, agentType: address.agentType }
+      : { agentId: null, agentType: plan.target };
+  return plan.recipient;
 }
 
 interface ClaimAttempt {
@@ -525,8 +533,9 @@ interface ClaimAttempt {
 function claimNow(o: Orchestrator, plan: PollPlan): ClaimAttempt {
   return o.write(() => {
     const now = o.now();
+    const recipient = resolveRecipient(o, plan);
     sweepMessages(o, now);
-    const rows = o.messages.claim(plan.recipient, plan.limit, now + plan.lease, now);
+    const rows = o.messages.claim(recipient, plan.limit, now + plan.lease, now);
     return {
       messages: rows.map((row) => ({
         message_id: row.id,
@@ -538,13 +547,13 @@ function claimNow(o: Orchestrator, plan: PollPlan): ClaimAttempt {
         attempt: row.attempts,
       })),
       dataVersion: dataVersion(o),
-      nextChange: rows.length > 0 ? null : o.messages.nextChange(plan.recipient, now),
+      nextChange: rows.length > 0 ? null : o.messages.nextChange(recipient, now),
     };
   });
 }
 
 function dataVersion(o: Orchestrator): number {
-  return o.db.pragma("data_version", { simple: true }) as number;
+  return o.messages.dataVersion();
 }
 
 type Address =

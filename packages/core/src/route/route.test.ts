@@ -95,7 +95,7 @@ describe("send, poll, acknowledge", () => {
       content: { task_id: "auth-api" },
       attempt: 1,
     });
-    expect(m.receipt).toMatch(/^[0-9a-f]{24}$/);
+    expect(m.receipt).toMatch(/^[0-9a-f-]{36}$/);
     expect(row(o, id).status).toBe("delivered");
     expect(pollMessages(o, { target: "code_developer" }).messages).toEqual([]);
 

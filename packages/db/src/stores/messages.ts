@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { Db } from "../connection.js";
 import { statement } from "../statements.js";
 
@@ -80,35 +81,27 @@ export interface AgentAddress {
   status: string;
 }
 
-const CLAIMED_COLUMNS =
-  "id, from_agent, to_agent, to_kind, message_type, content, priority, attempts, lease_expires_at, receipt";
+const CANDIDATE_COLUMNS =
+  "id, from_agent, to_agent, to_kind, message_type, content, priority, attempts";
 
-// Each candidate set is read from the partial index agent_message_pending in delivery order;
-// the conditional UPDATE takes only rows still pending. The receipt is a fresh random token
-// per delivery, so a receipt from an earlier delivery never matches again.
-const CLAIM_SET = `
-  UPDATE agent_message
-     SET status = 'delivered', attempts = attempts + 1, receipt = lower(hex(randomblob(12))),
-         lease_expires_at = :lease_expires_at, delivered_to = :delivered_to, delivered_at = :now
-   WHERE status = 'pending' AND id IN (%CANDIDATES%)
-  RETURNING ${CLAIMED_COLUMNS}`;
-
+// Candidates are read from the partial index agent_message_pending in delivery order; each is
+// then taken by a conditional UPDATE (by primary key), so a row no longer pending is skipped.
 const TYPE_CANDIDATES = `
-  SELECT id FROM agent_message INDEXED BY agent_message_pending
+  SELECT ${CANDIDATE_COLUMNS} FROM agent_message INDEXED BY agent_message_pending
    WHERE status = 'pending' AND to_agent = :type AND to_kind = 'type'
      AND available_at <= :now AND expires_at > :now
    ORDER BY priority, id LIMIT :limit`;
 
 const AGENT_CANDIDATES = `
-  SELECT id FROM (
-    SELECT id, priority FROM (
-      SELECT id, priority FROM agent_message INDEXED BY agent_message_pending
+  SELECT * FROM (
+    SELECT * FROM (
+      SELECT ${CANDIDATE_COLUMNS} FROM agent_message INDEXED BY agent_message_pending
        WHERE status = 'pending' AND to_agent = :type AND to_kind = 'type'
          AND available_at <= :now AND expires_at > :now
        ORDER BY priority, id LIMIT :limit)
     UNION ALL
-    SELECT id, priority FROM (
-      SELECT id, priority FROM agent_message INDEXED BY agent_message_pending
+    SELECT * FROM (
+      SELECT ${CANDIDATE_COLUMNS} FROM agent_message INDEXED BY agent_message_pending
        WHERE status = 'pending' AND to_agent = :agent AND to_kind = 'agent'
          AND available_at <= :now AND expires_at > :now
        ORDER BY priority, id LIMIT :limit))
@@ -156,23 +149,40 @@ export class MessageStore {
 
   /**
    * Hands out up to `limit` pending, available, unexpired messages for the recipient, in
-   * priority then id order, leased until `leaseExpiresAt`. Call inside a write transaction.
+   * priority then id order, leased until `leaseExpiresAt`, each with a fresh random receipt
+   * (so a receipt from an earlier delivery never matches again). Call inside a write
+   * transaction.
    */
   claim(recipient: Recipient, limit: number, leaseExpiresAt: number, now: number): ClaimedRow[] {
-    const sql = CLAIM_SET.replace(
-      "%CANDIDATES%",
-      recipient.agentId === null ? TYPE_CANDIDATES : AGENT_CANDIDATES,
-    );
-    const rows = statement<Record<string, unknown>, ClaimedRow>(this.db, sql).all({
+    const candidates = statement<
+      Record<string, unknown>,
+      Omit<ClaimedRow, "receipt" | "lease_expires_at">
+    >(this.db, recipient.agentId === null ? TYPE_CANDIDATES : AGENT_CANDIDATES).all({
       type: recipient.agentType,
       ...(recipient.agentId === null ? {} : { agent: recipient.agentId }),
       now,
       limit,
-      lease_expires_at: leaseExpiresAt,
-      delivered_to: recipient.agentId ?? recipient.agentType,
     });
-    // RETURNING gives no order: restore the delivery order.
-    return rows.length > 1 ? rows.sort((a, b) => a.priority - b.priority || a.id - b.id) : rows;
+    const deliver = statement(
+      this.db,
+      `UPDATE agent_message
+          SET status = 'delivered', attempts = attempts + 1, receipt = ?, lease_expires_at = ?,
+              delivered_to = ?, delivered_at = ?
+        WHERE id = ? AND status = 'pending'`,
+    );
+    const deliveredTo = recipient.agentId ?? recipient.agentType;
+    const claimed: ClaimedRow[] = [];
+    for (const row of candidates) {
+      const receipt = randomUUID();
+      if (deliver.run(receipt, leaseExpiresAt, deliveredTo, now, row.id).changes !== 1) continue;
+      claimed.push({
+        ...row,
+        attempts: row.attempts + 1,
+        receipt,
+        lease_expires_at: leaseExpiresAt,
+      });
+    }
+    return claimed;
   }
 
   /**
@@ -192,6 +202,29 @@ export class MessageStore {
     ).get({ now, type: recipient.agentType, agent: recipient.agentId });
     const at = row?.at ?? null;
     return at === null || at >= 1e18 ? null : at;
+  }
+
+  /**
+   * Whether a lease has ended or a pending message's TTL has run out: two index probes, so the
+   * sweep in every poll costs almost nothing when there is nothing to sweep.
+   */
+  sweepDue(now: number): boolean {
+    return (
+      statement<[number, number], number>(
+        this.db,
+        `SELECT EXISTS (SELECT 1 FROM agent_message INDEXED BY agent_message_leased
+                         WHERE status = 'delivered' AND lease_expires_at <= ?)
+             OR EXISTS (SELECT 1 FROM agent_message INDEXED BY agent_message_expiry
+                         WHERE status = 'pending' AND expires_at <= ?)`,
+      )
+        .pluck()
+        .get(now, now) === 1
+    );
+  }
+
+  /** PRAGMA data_version: changes whenever another connection commits to the database. */
+  dataVersion(): number {
+    return statement<[], number>(this.db, "PRAGMA data_version").pluck().get()!;
   }
 
   /** Delivered messages whose lease ended at or before `now`, oldest lease first. */
