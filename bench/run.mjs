@@ -2,6 +2,7 @@
 // esbuild and run in its own Node process, so one benchmark's heap never slows the next.
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -10,6 +11,18 @@ const here = dirname(fileURLToPath(import.meta.url));
 const outdir = join(here, "..", "node_modules", ".bench");
 mkdirSync(outdir, { recursive: true });
 const wanted = process.argv.slice(2);
+// better-sqlite3 (a native addon) stays outside the bundle. pnpm installs it for packages/db
+// only, so the bundle imports it by its path there rather than by name from node_modules/.bench.
+const dbRequire = createRequire(join(here, "..", "packages", "db", "package.json"));
+const betterSqlite3FromPackagesDb = {
+  name: "better-sqlite3-from-packages-db",
+  setup(b) {
+    b.onResolve({ filter: /^better-sqlite3$/ }, () => ({
+      path: dbRequire.resolve("better-sqlite3"),
+      external: true,
+    }));
+  },
+};
 const files = readdirSync(here)
   .filter((f) => f.endsWith(".bench.ts"))
   .filter((f) => wanted.length === 0 || wanted.some((w) => f.includes(w)))
@@ -25,7 +38,7 @@ for (const file of files) {
     platform: "node",
     format: "esm",
     target: "node22",
-    external: ["better-sqlite3"],
+    plugins: [betterSqlite3FromPackagesDb],
     banner: {
       js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
     },

@@ -1,7 +1,10 @@
 // Bundles the CLI into ESM: a tiny entry (dist/orchestrator.js) that checks the Node version,
 // and one chunk with everything else, loaded only once the version is known to be supported.
 // better-sqlite3 stays external: its native addon is loaded from node_modules.
+import { rmSync } from "node:fs";
 import { build } from "esbuild";
+
+rmSync("dist", { recursive: true, force: true });
 
 await build({
   entryPoints: ["src/orchestrator.ts"],

@@ -1,3 +1,4 @@
+import { parseDuration } from "@orchestrator/core";
 import { InvalidArgumentError } from "commander";
 
 /** A whole number option value, e.g. --max-parallel 3. */
@@ -29,4 +30,15 @@ export function oneOf<T extends string>(allowed: readonly T[]) {
     }
     return value as T;
   };
+}
+
+/** A duration option value, e.g. --lease 60s, --ttl 24h; milliseconds. */
+export function duration(value: string): number {
+  const ms = parseDuration(value);
+  if (ms === undefined) {
+    throw new InvalidArgumentError(
+      `expected a duration such as 500ms, 30s, 5m, 24h or 1d, got ${JSON.stringify(value)}`,
+    );
+  }
+  return ms;
 }

@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { registerAgents } from "./commands/agents.js";
 import { registerAssign } from "./commands/assign.js";
 import { registerInit } from "./commands/init.js";
+import { registerRoute } from "./commands/route.js";
 import { registerTasks } from "./commands/tasks.js";
 import { printJson } from "./output.js";
 
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerInit(program);
   registerTasks(program);
   registerAssign(program);
+  registerRoute(program);
   registerAgents(program);
   return program;
 }

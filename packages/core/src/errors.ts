@@ -24,6 +24,7 @@ export const EXIT_CODES = {
   InvalidInput: 2,
   TaskNotFound: 3,
   AgentNotFound: 3,
+  MessageNotFound: 3,
   DependencyCycle: 4,
   SingletonViolation: 5,
   WorktreeExists: 6,
@@ -31,6 +32,8 @@ export const EXIT_CODES = {
   NoAvailableWork: 8,
   GitError: 9,
   DatabaseError: 10,
+  /** route acknowledge/fail with a receipt that no longer holds the message's lease. */
+  StaleReceipt: 11,
 } as const;
 export type ErrorCode = keyof typeof EXIT_CODES;
 

@@ -10,12 +10,22 @@ export * from "./agents/supervise.js";
 export { patternsMayOverlap } from "./assign/files.js";
 export * from "./assign/index.js";
 export { renderAssign } from "./assign/render.js";
+export * from "./backoff.js";
 export * from "./config.js";
 export * from "./context.js";
 export * from "./errors.js";
 export * from "./ids.js";
 export * from "./markdown.js";
 export * from "./render.js";
+export * from "./route/index.js";
+export {
+  renderAcknowledge,
+  renderFail,
+  renderList as renderMessageList,
+  renderPoll,
+  renderRetry,
+  renderSend,
+} from "./route/render.js";
 export { dependencyCycleError, TaskGraph } from "./tasks/graph.js";
 export * from "./tasks/index.js";
 export {

@@ -190,10 +190,18 @@ export const MIGRATIONS: readonly string[] = [
     delivered_at     INTEGER,
     finished_at      INTEGER
   ) STRICT;
-  CREATE INDEX agent_message_pending ON agent_message (to_agent, priority, id)
+  -- The claim: one range scan per recipient, already in delivery order (priority, then age).
+  -- Partial indexes hold only the live rows, so a million acknowledged messages cost nothing.
+  CREATE INDEX agent_message_pending ON agent_message (to_agent, to_kind, priority, id)
     WHERE status = 'pending';
+  -- Lazy sweeps: leases that ran out, and pending messages past their TTL.
   CREATE INDEX agent_message_leased ON agent_message (lease_expires_at)
     WHERE status = 'delivered';
+  CREATE INDEX agent_message_expiry ON agent_message (expires_at)
+    WHERE status = 'pending';
+  -- Dead letters and expired messages, for route list --status failed|expired.
+  CREATE INDEX agent_message_dead ON agent_message (status, id)
+    WHERE status IN ('failed','expired');
   CREATE UNIQUE INDEX agent_message_idempotency ON agent_message (from_agent, idempotency_key)
     WHERE idempotency_key IS NOT NULL;
 

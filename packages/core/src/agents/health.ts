@@ -1,4 +1,5 @@
 import type { AgentRow } from "@orchestrator/db";
+import { exponentialBackoff } from "../backoff.js";
 import type { Config } from "../config.js";
 import type { Orchestrator } from "../context.js";
 import { failTask } from "../tasks/index.js";
@@ -155,10 +156,9 @@ async function killSingletonDuplicates(
   return killed;
 }
 
-/** Exponential backoff: base · factor^(attempt-1), capped at max. */
-export function backoffDelay(config: Config, attempt: number): number {
-  const { base, factor, max } = config.restart;
-  return Math.min(max, Math.round(base * factor ** (attempt - 1)));
+/** An agent's restart wait: base · factor^(attempt-1), capped at max (no jitter: one agent per lineage). */
+export function restartDelay(config: Config, attempt: number): number {
+  return exponentialBackoff(attempt, config.restart);
 }
 
 async function restartIfDue(
@@ -210,7 +210,7 @@ async function restartIfDue(
   const last = o.agents.lastRestart(row.agent_type, row.task_id);
   const ranStably = row.ended_at !== null && row.ended_at - row.started_at >= restart.reset_after;
   const attempt = ranStably || !last ? 1 : last.attempt_number + 1;
-  const delay = backoffDelay(o.config, attempt);
+  const delay = restartDelay(o.config, attempt);
   const dueAt = (row.ended_at ?? now) + delay;
   const why = row.end_reason ?? "failed";
   if (now < dueAt) {

@@ -98,6 +98,16 @@ export class AgentStore {
     );
   }
 
+  /** Whether any incarnation, live or ended, was of this type. */
+  typeSeen(agentType: string): boolean {
+    return (
+      statement<[string], { found: number }>(
+        this.db,
+        "SELECT EXISTS (SELECT 1 FROM agent_lifecycle WHERE agent_type = ?) AS found",
+      ).get(agentType)?.found === 1
+    );
+  }
+
   live(agentType?: string): AgentRow[] {
     if (agentType === undefined) {
       return statement<[], AgentRow>(

@@ -166,6 +166,16 @@ export class TaskStore {
     );
   }
 
+  /** Whether some task is for this agent type. */
+  agentTypeInUse(agentType: string): boolean {
+    return (
+      statement<[string], { found: number }>(
+        this.db,
+        "SELECT EXISTS (SELECT 1 FROM specs_task WHERE agent_type = ?) AS found",
+      ).get(agentType)?.found === 1
+    );
+  }
+
   /** Ready tasks in assignment order, streamed: callers stop reading when they have enough. */
   *ready(filter: ReadyFilter = {}): IterableIterator<TaskRow> {
     const where = ["status = 'pending'", "unfinished_blockers = 0"];
