@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { registerAssign } from "./commands/assign.js";
 import { registerInit } from "./commands/init.js";
 import { registerTasks } from "./commands/tasks.js";
+import { registerWorktrees } from "./commands/worktrees.js";
 import { printJson } from "./output.js";
 
 export const VERSION = "0.1.0";
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerInit(program);
   registerTasks(program);
   registerAssign(program);
+  registerWorktrees(program);
   return program;
 }
 

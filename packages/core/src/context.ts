@@ -4,10 +4,12 @@ import {
   AssignmentStore,
   type Db,
   EventStore,
+  LockStore,
   MessageStore,
   type NewEvent,
   openDatabase,
   TaskStore,
+  WorktreeStore,
   writeTransaction,
 } from "@orchestrator/db";
 import { CONFIG_FILE_NAME, type Config, loadConfig } from "./config.js";
@@ -69,6 +71,8 @@ export class Orchestrator {
   readonly assignments: AssignmentStore;
   readonly events: EventStore;
   readonly messages: MessageStore;
+  readonly worktrees: WorktreeStore;
+  readonly locks: LockStore;
 
   constructor(
     readonly db: Db,
@@ -80,6 +84,8 @@ export class Orchestrator {
     this.assignments = new AssignmentStore(db);
     this.events = new EventStore(db);
     this.messages = new MessageStore(db);
+    this.worktrees = new WorktreeStore(db);
+    this.locks = new LockStore(db);
   }
 
   /** Runs fn in one BEGIN IMMEDIATE transaction. */

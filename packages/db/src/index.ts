@@ -12,5 +12,7 @@ export { SCHEMA_VERSION } from "./migrations.js";
 export { statement } from "./statements.js";
 export * from "./stores/assignments.js";
 export * from "./stores/events.js";
+export * from "./stores/locks.js";
 export * from "./stores/messages.js";
 export * from "./stores/tasks.js";
+export * from "./stores/worktrees.js";
