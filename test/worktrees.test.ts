@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import type { WorktreeView } from "../packages/core/src/index.js";
 import { openDatabase } from "../packages/db/src/index.js";
 import { CLI, type CliResult, cli, cliAsync } from "./helpers/cli.js";
 import { git, tempRepo } from "./helpers/git.js";
@@ -130,23 +131,26 @@ async function killDuring(p: Project, args: string[], afterMs: number): Promise<
   await exited;
 }
 
-function events(p: Project, kind: string): any[] {
+function events(p: Project, kind: string): Record<string, unknown>[] {
   const conn = db(p);
   try {
     return conn
       .prepare("SELECT task_id, detail FROM orchestrator_event WHERE kind = ? ORDER BY id")
       .all(kind)
-      .map((e: any) => ({ task_id: e.task_id, ...JSON.parse(e.detail ?? "{}") }));
+      .map((row) => {
+        const e = row as { task_id: string; detail: string | null };
+        return { task_id: e.task_id, ...JSON.parse(e.detail ?? "{}") };
+      });
   } finally {
     conn.close();
   }
 }
 
 /** After `list`: every row is settled, matches git, and git has nothing the database lacks. */
-function expectConsistent(p: Project): any[] {
+function expectConsistent(p: Project): WorktreeView[] {
   const r = p.run("worktrees", "list");
   expect(r.status, r.stderr + r.stdout).toBe(0);
-  const views = r.json.result.worktrees as any[];
+  const views = r.json.result.worktrees as WorktreeView[];
   for (const w of views) {
     expect(["active", "merged", "conflict"], JSON.stringify(w)).toContain(w.status);
     expect(w.problems, JSON.stringify(w)).toEqual([]);
@@ -361,7 +365,7 @@ describe("worktrees cleanup", () => {
 
     const swept = p.run("worktrees", "cleanup", "--merged");
     expect(swept.json.result.removed).toEqual(["merged"]);
-    expect(swept.json.result.kept.map((k: any) => k.task_id)).toEqual(["unmerged"]);
+    expect(swept.json.result.kept.map((k: { task_id: string }) => k.task_id)).toEqual(["unmerged"]);
     expect(existsSync(pm)).toBe(false);
     expect(taskBranches(p.repo)).toEqual([BRANCH("unmerged")]);
 
@@ -472,7 +476,7 @@ describe("crash safety", () => {
       } else {
         expect(after).toBe(before);
         expect(status).not.toBe("completed");
-        expect(row.status).toBe("active");
+        expect(row?.status).toBe("active");
         const r = p.run("worktrees", "merge", "--task-id", id);
         expect(r.json.result.status).toBe("merged");
       }

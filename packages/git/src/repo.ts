@@ -14,8 +14,10 @@ export interface RunResult {
 export interface RunOptions {
   /** Directory git runs in (default: the repository). */
   cwd?: string;
-  /** Exit statuses that are answers, not failures (e.g. 1 for `merge-base --is-ancestor`). */
+  /** Exit statuses that are answers, not failures (e.g. 1 for `diff --quiet`). */
   ok?: readonly number[];
+  /** Written to git's standard input. */
+  input?: string;
 }
 
 export interface GitRepoOptions {
@@ -94,6 +96,7 @@ export class GitRepo {
     const git = simpleGit({
       baseDir: cwd,
       allowEnvironment: IDENTITY_ENV,
+      ...(options.input !== undefined ? { input: () => options.input } : {}),
       ...(this.options.binary ? { binary: this.options.binary } : {}),
       errors: (error, result) => {
         exitCode = result.exitCode;
@@ -122,17 +125,28 @@ export class GitRepo {
     return { stdout, stderr, exitCode };
   }
 
-  /** The commit a ref or revision names, or undefined when it names none. */
+  /**
+   * The commit a ref or revision names, or undefined when it names none. (`cat-file
+   * --batch-check` always prints an answer: simple-git waits 50 ms more for a silent command.)
+   */
   async resolveCommit(rev: string): Promise<string | undefined> {
-    if (rev.startsWith("-")) throw new GitError(`invalid revision ${JSON.stringify(rev)}`, { rev });
-    const r = await this.run(
-      ["rev-parse", "--verify", "--quiet", "--end-of-options", `${rev}^{commit}`],
-      {
-        ok: [1, 128],
-      },
-    );
-    const oid = r.stdout.trim();
-    return r.exitCode === 0 && isObjectId(oid) ? oid : undefined;
+    if (rev.startsWith("-") || /[\s]/.test(rev)) {
+      throw new GitError(`invalid revision ${JSON.stringify(rev)}`, { rev });
+    }
+    const r = await this.run(["cat-file", "--batch-check=%(objectname) %(objecttype)"], {
+      input: `${rev}^{commit}\n`,
+    });
+    const [oid, type] = r.stdout.trim().split(" ");
+    return type === "commit" && isObjectId(oid) ? oid : undefined;
+  }
+
+  /** Runs ref updates as one all-or-nothing transaction (`update-ref --stdin`); false if refused. */
+  private async refTransaction(lines: readonly string[], reason: string): Promise<boolean> {
+    const r = await this.run(["update-ref", "--stdin", "-m", reason], {
+      input: `start\n${lines.join("\n")}\nprepare\ncommit\n`,
+      ok: [1, 128],
+    });
+    return r.exitCode === 0;
   }
 
   /** The commit a local branch points at, or undefined when the branch does not exist. */
@@ -151,20 +165,10 @@ export class GitRepo {
       });
     }
     // The all-zero old value makes this a create-only compare-and-swap.
-    const r = await this.run(
-      [
-        "update-ref",
-        "-m",
-        `orchestrator: create ${branch}`,
-        `refs/heads/${branch}`,
-        commit,
-        ZERO_OID,
-      ],
-      { ok: [1, 128] },
-    );
-    if (r.exitCode === 0) return true;
+    const line = `update refs/heads/${branch} ${commit} ${ZERO_OID}`;
+    if (await this.refTransaction([line], `orchestrator: create ${branch}`)) return true;
     if (await this.branchCommit(branch)) return false;
-    throw new GitError(`cannot create branch ${branch}: ${r.stderr.trim()}`, { branch });
+    throw new GitError(`cannot create branch ${branch}`, { branch });
   }
 
   /**
@@ -274,18 +278,21 @@ export class GitRepo {
    */
   async deleteBranchIfAt(branch: string, expected: string): Promise<boolean> {
     requireBranchName(branch);
-    const r = await this.run(["update-ref", "-d", `refs/heads/${branch}`, expected], {
-      ok: [1, 128],
-    });
-    return r.exitCode === 0;
+    if (!isObjectId(expected)) throw new GitError(`invalid object id ${expected}`, { expected });
+    const line = `delete refs/heads/${branch} ${expected}`;
+    return this.refTransaction([line], `orchestrator: delete ${branch}`);
   }
 
-  /** Whether commit `a` is an ancestor of (or equal to) commit `b`. */
+  /**
+   * Whether commit `a` is an ancestor of (or equal to) commit `b`: no commit of `a` is missing
+   * from `b`. (rev-list --count always prints; simple-git waits 50 ms more for a silent command.)
+   */
   async isAncestor(a: string, b: string): Promise<boolean> {
-    const r = await this.run(["merge-base", "--is-ancestor", "--end-of-options", a, b], {
-      ok: [1],
-    });
-    return r.exitCode === 0;
+    if (!isObjectId(a) || !isObjectId(b)) {
+      throw new GitError("isAncestor takes object ids", { a, b });
+    }
+    const r = await this.run(["rev-list", "--count", "--end-of-options", a, `^${b}`]);
+    return r.stdout.trim() === "0";
   }
 
   /** Whether every commit of `branch` is contained in `into`. */
@@ -361,14 +368,13 @@ export class GitRepo {
   async updateRef(ref: string, next: string, previous: string, reason: string): Promise<boolean> {
     if (!ref.startsWith("refs/heads/")) throw new GitError(`refusing to move ${ref}`, { ref });
     requireBranchName(ref.slice("refs/heads/".length));
-    const r = await this.run(["update-ref", "-m", reason, ref, next, previous], { ok: [1, 128] });
-    if (r.exitCode === 0) return true;
+    if (!isObjectId(next) || !isObjectId(previous)) {
+      throw new GitError("updateRef takes object ids", { next, previous });
+    }
+    if (await this.refTransaction([`update ${ref} ${next} ${previous}`], reason)) return true;
     const now = await this.resolveCommit(ref);
     if (now !== previous) return false;
-    throw new GitError(`git update-ref ${ref} failed: ${r.stderr.trim()}`, {
-      ref,
-      stderr: r.stderr.trim(),
-    });
+    throw new GitError(`git update-ref ${ref} from ${previous} to ${next} failed`, { ref });
   }
 
   /**
@@ -418,18 +424,20 @@ export class GitRepo {
 
   /** Whether a merge, rebase, cherry-pick or revert is in progress in a worktree. */
   async operationInProgress(worktree: string): Promise<string | undefined> {
-    for (const name of ["MERGE_HEAD", "REBASE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD"]) {
-      const r = await this.run(["rev-parse", "--verify", "--quiet", name], {
-        cwd: worktree,
-        ok: [1, 128],
-      });
-      if (r.exitCode === 0) return name;
-    }
-    const rebase = await this.run(["rev-parse", "--git-path", "rebase-merge"], { cwd: worktree });
-    const rebaseApply = await this.run(["rev-parse", "--git-path", "rebase-apply"], {
+    const names = ["MERGE_HEAD", "REBASE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD"];
+    const r = await this.run(["cat-file", "--batch-check=%(objecttype)"], {
       cwd: worktree,
+      input: `${names.join("\n")}\n`,
     });
-    for (const p of [rebase.stdout.trim(), rebaseApply.stdout.trim()]) {
+    const found = r.stdout.split("\n").findIndex((line) => line === "commit");
+    if (found >= 0) return names[found];
+    const paths = await this.run(
+      ["rev-parse", "--git-path", "rebase-merge", "--git-path", "rebase-apply"],
+      {
+        cwd: worktree,
+      },
+    );
+    for (const p of paths.stdout.split("\n").map((l) => l.trim())) {
       if (p && existsSync(resolve(worktree, p))) return "rebase";
     }
     return undefined;
