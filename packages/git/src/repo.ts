@@ -429,7 +429,7 @@ export class GitRepo {
       cwd: worktree,
       input: `${names.join("\n")}\n`,
     });
-    const found = r.stdout.split("\n").findIndex((line) => line === "commit");
+    const found = r.stdout.split("\n").indexOf("commit");
     if (found >= 0) return names[found];
     const paths = await this.run(
       ["rev-parse", "--git-path", "rebase-merge", "--git-path", "rebase-apply"],
