@@ -1,11 +1,12 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { realpathSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { cli, cliAsync, ROOT } from "./helpers/cli.js";
-import { tempRepo } from "./helpers/git.js";
+import { git, tempRepo } from "./helpers/git.js";
+import { tempDir } from "./helpers/tmp.js";
 
 const FIXTURES = join(ROOT, "test", "fixtures", "agents");
 const cleanups: (() => void)[] = [];
@@ -23,7 +24,8 @@ interface Setup {
 
 /** A repo with a config whose agent types run the fixture scripts, and tight health limits. */
 function setup(agents: Record<string, unknown>, extra = ""): Setup {
-  const repo = tempRepo();
+  // <tmp>/repo, so the default worktree root ../worktrees is private to this test.
+  const repo = tempRepo(join(tempDir("orch-agents-"), "repo"));
   const db = join(repo, ".orchestrator", "orchestrator.db");
   writeFileSync(
     join(repo, "orchestrator.config.yaml"),
@@ -49,9 +51,9 @@ ${extra}`,
   return { repo, db, run, read };
 }
 
-/** Imports tasks, assigns them and gives each a working directory as its worktree. */
+/** Imports tasks and assigns them (spawn creates each task's worktree). */
 function assignedTasks(s: Setup, ids: string[], agentType: string): void {
-  const plan = join(s.repo, ".orchestrator-plan.json");
+  const plan = join(s.repo, "..", `${basename(s.repo)}-plan.json`);
   writeFileSync(
     plan,
     JSON.stringify({
@@ -60,13 +62,6 @@ function assignedTasks(s: Setup, ids: string[], agentType: string): void {
   );
   expect(s.run("tasks", "import", plan).status).toBe(0);
   expect(s.run("assign", "--max-parallel", "100").json.result.tasks_assigned).toBe(ids.length);
-  const writer = new Database(s.db);
-  for (const id of ids) {
-    const dir = join(s.repo, "..", `wt-${id}-${Date.now()}`);
-    mkdirSync(dir, { recursive: true });
-    writer.prepare("UPDATE orchestrator_task SET worktree_path = ? WHERE task_id = ?").run(dir, id);
-  }
-  writer.close();
 }
 
 async function until<T>(
@@ -93,21 +88,33 @@ const agentRow = (s: Setup, id: string) =>
   >;
 
 describe("agents (real processes)", () => {
-  it("spawns an agent in its task's worktree with its environment, and moves the task on when it exits 0", async () => {
-    const s = setup({
-      dev: { command: [join(FIXTURES, "exit.sh"), "0", "0.3"], max_instances: 2 },
-    });
+  it("spawns an agent in its task's new worktree with its environment; exit 0 with a commit puts the task in review", async () => {
+    const s = setup({ dev: { command: [join(FIXTURES, "work.sh"), "0.3"], max_instances: 2 } });
     assignedTasks(s, ["a"], "dev");
     const spawned = s.run("agents", "spawn", "--agent-type", "dev", "--task-id", "a");
     expect(spawned.status, spawned.stdout).toBe(0);
     const { agent_id, pid, worktree_path, log_path } = spawned.json.result;
     expect(pid).toBeGreaterThan(0);
+    expect(basename(worktree_path)).toBe("task-a");
+    expect(git(worktree_path, "branch", "--show-current")).toBe("roadmap-implementation_task-a");
     expect(taskStatus(s, "a")).toBe("in_progress");
     await until("the agent to exit", () => agentRow(s, agent_id).status === "exited");
     expect(agentRow(s, agent_id)).toMatchObject({ exit_code: 0, end_reason: "exited 0" });
     expect(taskStatus(s, "a")).toBe("review");
     const log = execFileSync("cat", [log_path], { encoding: "utf8" });
-    expect(log).toContain(`agent ${agent_id} task=a cwd=${worktree_path}`);
+    expect(log).toContain(`agent ${agent_id} task=a cwd=${realpathSync(worktree_path)}`);
+  });
+
+  it("an agent that exits 0 without committing fails its task", async () => {
+    const s = setup({ dev: { command: [join(FIXTURES, "exit.sh"), "0"] } });
+    assignedTasks(s, ["a"], "dev");
+    const { agent_id } = s.run("agents", "spawn", "--agent-type", "dev", "--task-id", "a").json
+      .result;
+    await until("the agent to exit", () => agentRow(s, agent_id).status === "exited");
+    expect(taskStatus(s, "a")).toBe("failed");
+    expect(s.read().prepare("SELECT status_reason FROM specs_task").pluck().get()).toMatch(
+      /exited 0 without committing anything/,
+    );
   });
 
   it("records a non-zero exit: the agent failed and its task failed with the reason", async () => {

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "./tmp.js";
 
@@ -17,9 +17,9 @@ export function git(cwd: string, ...args: string[]): string {
   }).trim();
 }
 
-/** A real git repository in a temp dir with one commit on `main`. */
-export function tempRepo(): string {
-  const dir = tempDir("orch-repo-");
+/** A real git repository (in a fresh temp dir unless `dir` is given) with one commit on `main`. */
+export function tempRepo(dir = tempDir("orch-repo-")): string {
+  mkdirSync(dir, { recursive: true });
   git(dir, "init", "-q", "-b", "main");
   git(dir, "config", "user.name", "Test");
   git(dir, "config", "user.email", "test@example.com");

@@ -4,6 +4,7 @@ import { registerAssign } from "./commands/assign.js";
 import { registerInit } from "./commands/init.js";
 import { registerRoute } from "./commands/route.js";
 import { registerTasks } from "./commands/tasks.js";
+import { registerWorktrees } from "./commands/worktrees.js";
 import { printJson } from "./output.js";
 
 export const VERSION = "0.1.0";
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerAssign(program);
   registerRoute(program);
   registerAgents(program);
+  registerWorktrees(program);
   return program;
 }
 

@@ -5,10 +5,12 @@ import {
   AssignmentStore,
   type Db,
   EventStore,
+  LockStore,
   MessageStore,
   type NewEvent,
   openDatabase,
   TaskStore,
+  WorktreeStore,
   writeTransaction,
 } from "@orchestrator/db";
 import { CONFIG_FILE_NAME, type Config, loadConfig } from "./config.js";
@@ -71,6 +73,8 @@ export class Orchestrator {
   readonly events: EventStore;
   readonly messages: MessageStore;
   readonly agents: AgentStore;
+  readonly worktrees: WorktreeStore;
+  readonly locks: LockStore;
 
   constructor(
     readonly db: Db,
@@ -83,6 +87,8 @@ export class Orchestrator {
     this.events = new EventStore(db);
     this.messages = new MessageStore(db);
     this.agents = new AgentStore(db);
+    this.worktrees = new WorktreeStore(db);
+    this.locks = new LockStore(db);
   }
 
   /** Runs fn in one BEGIN IMMEDIATE transaction. */

@@ -1,4 +1,5 @@
 import { toDatabaseError } from "@orchestrator/db";
+import { GitError } from "@orchestrator/git";
 
 /**
  * Every error the orchestrator reports on purpose: a stable code, a message that says what
@@ -62,6 +63,14 @@ export function describeError(error: unknown, databaseFile = "(database)"): Repo
       message: error.message,
       details: error.details,
       exitCode: error.exitCode,
+    };
+  }
+  if (error instanceof GitError) {
+    return {
+      code: error.code,
+      message: error.message,
+      details: error.details,
+      exitCode: EXIT_CODES.GitError,
     };
   }
   const databaseError = toDatabaseError(error, databaseFile);

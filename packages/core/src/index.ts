@@ -35,3 +35,10 @@ export {
   renderTransition,
 } from "./tasks/render.js";
 export * from "./units.js";
+export * from "./worktrees/index.js";
+export {
+  renderCleanup,
+  renderCreate,
+  renderMerge,
+  renderWorktreeList,
+} from "./worktrees/render.js";

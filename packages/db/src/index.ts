@@ -13,5 +13,7 @@ export { statement } from "./statements.js";
 export * from "./stores/agents.js";
 export * from "./stores/assignments.js";
 export * from "./stores/events.js";
+export * from "./stores/locks.js";
 export * from "./stores/messages.js";
 export * from "./stores/tasks.js";
+export * from "./stores/worktrees.js";

@@ -205,6 +205,9 @@ export const MIGRATIONS: readonly string[] = [
   CREATE UNIQUE INDEX agent_message_idempotency ON agent_message (from_agent, idempotency_key)
     WHERE idempotency_key IS NOT NULL;
 
+  -- One row per worktree the orchestrator made. 'creating' is written before \`git worktree add\`
+  -- and 'merging' (with merge_commit) before the integration ref moves, so a process killed in
+  -- between leaves a row that the next worktrees command can finish or roll back.
   CREATE TABLE git_worktree_tracker (
     id            INTEGER PRIMARY KEY,
     task_id       TEXT NOT NULL REFERENCES specs_task (task_id),
@@ -212,13 +215,16 @@ export const MIGRATIONS: readonly string[] = [
     worktree_path TEXT NOT NULL,
     base_branch   TEXT NOT NULL,
     status        TEXT NOT NULL CHECK (status IN
-                    ('creating','active','merged','removed','conflict','abandoned')),
+                    ('creating','active','merging','merged','removed','conflict','abandoned')),
+    merge_target  TEXT,
     merge_commit  TEXT,
+    conflicts     TEXT,
     created_at    INTEGER NOT NULL,
     updated_at    INTEGER NOT NULL
   ) STRICT;
   CREATE UNIQUE INDEX git_worktree_tracker_one_live ON git_worktree_tracker (task_id)
-    WHERE status IN ('creating','active','merged','conflict');
+    WHERE status IN ('creating','active','merging','merged','conflict');
+  CREATE INDEX git_worktree_tracker_status ON git_worktree_tracker (status, task_id);
 
   CREATE TABLE agent_restart_log (
     id             INTEGER PRIMARY KEY,

@@ -9,6 +9,7 @@ import type { Orchestrator } from "../context.js";
 import { invalidInput, OrchestratorError } from "../errors.js";
 import { requireValidIds } from "../ids.js";
 import { requireTask } from "../tasks/index.js";
+import { createWorktree } from "../worktrees/index.js";
 import { isSameProcess, sampleProcess } from "./process.js";
 
 export interface SpawnOptions {
@@ -69,7 +70,7 @@ export async function spawnAgent(o: Orchestrator, options: SpawnOptions): Promis
   }
   const task =
     options.taskId === undefined ? undefined : requireTaskForAgent(o, options.taskId, agentType);
-  const worktree = task ? workdirFor(o, task) : null;
+  const worktree = task ? await workdirFor(o, task) : null;
   const agentId = newAgentId(agentType);
   const logPath = join(dirname(o.paths.dbPath), "logs", `${agentId}.log`);
 
@@ -154,18 +155,12 @@ function requireTaskForAgent(o: Orchestrator, taskId: string, agentType: string)
   return task;
 }
 
-/** The directory an agent on this task works in: the task's worktree. */
-function workdirFor(o: Orchestrator, task: TaskRow): string {
-  const path =
-    o.assignments.active(task.task_id)?.worktree_path ??
-    o.assignments.latest(task.task_id)?.worktree_path;
-  if (!path) {
-    throw invalidInput(
-      `task ${task.task_id} has no worktree yet; create it with \`orchestrator worktrees create --task-id ${task.task_id}\``,
-      { task_id: task.task_id },
-    );
-  }
-  return path;
+/**
+ * The directory an agent on this task works in: the task's worktree, created (on branch
+ * `roadmap-implementation_task-{id}`) when the task has none yet.
+ */
+async function workdirFor(o: Orchestrator, task: TaskRow): Promise<string> {
+  return (await createWorktree(o, task.task_id, { reuse: true })).worktree_path;
 }
 
 /**

@@ -3,13 +3,12 @@ import { statSync } from "node:fs";
 import type { AgentRow } from "@orchestrator/db";
 import type { Orchestrator } from "../context.js";
 import { failTask } from "../tasks/index.js";
+import { taskBranchAhead } from "../worktrees/index.js";
 import { cpuPercent, sampleProcess } from "./process.js";
 
 export interface SuperviseOptions {
   /** Passed to the agent as ORCHESTRATOR_CLI, so it can send heartbeats and messages. */
   cliCommand: readonly string[];
-  /** Decides what an agent's exit 0 means for its task (has it committed anything?). */
-  hasCommits?: (o: Orchestrator, taskId: string) => Promise<boolean>;
 }
 
 /** Replaces {task_id}, {worktree}, {title}, {agent_id} inside each argument; never via a shell. */
@@ -109,7 +108,7 @@ export async function superviseAgent(
     (resolve) => child.once("exit", (code, signal) => resolve({ code, signal })),
   );
   clearInterval(sampler);
-  await recordExit(o, row, exit, options);
+  await recordExit(o, row, exit);
   return 0;
 }
 
@@ -163,14 +162,12 @@ async function recordExit(
   o: Orchestrator,
   row: AgentRow,
   exit: { code: number | null; signal: NodeJS.Signals | null },
-  options: SuperviseOptions,
 ): Promise<void> {
   const succeeded = exit.code === 0;
   // Asked before the transaction: git is slow and must not hold the write lock.
   const committed =
-    succeeded && row.task_id && options.hasCommits
-      ? await options.hasCommits(o, row.task_id)
-      : succeeded;
+    succeeded &&
+    (row.task_id === null || (await taskBranchAhead(o, row.task_id).catch(() => 0)) > 0);
   const reason = exit.signal
     ? `killed by ${exit.signal}`
     : succeeded

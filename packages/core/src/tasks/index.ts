@@ -414,6 +414,39 @@ export function failTask(o: Orchestrator, taskId: string, reason: string | null)
   });
 }
 
+/**
+ * Marks a task conflicted: its branch could not be merged. Its unfinished attempt stays open
+ * (status conflict) so the agent can rebase and ask for the merge again.
+ */
+export function markTaskConflict(
+  o: Orchestrator,
+  taskId: string,
+  reason: string | null,
+): TransitionResult {
+  return o.write(() => {
+    const row = requireTask(o, taskId);
+    if (row.status === "completed") {
+      throw invalidInput(`task ${taskId} is already completed (merged); it cannot conflict`, {
+        task_id: taskId,
+        status: row.status,
+      });
+    }
+    const now = o.now();
+    const changed = o.tasks.transition(taskId, [row.status], "conflict", now, reason);
+    o.assignments.setActiveStatus(taskId, "conflict", now);
+    if (row.status !== "conflict") {
+      o.record({ kind: "task_conflict", task_id: taskId, detail: { from: row.status, reason } });
+    }
+    return {
+      task_id: taskId,
+      status: "conflict",
+      previous_status: row.status,
+      changed: changed && row.status !== "conflict",
+      unblocked: [],
+    };
+  });
+}
+
 /** Puts a failed, conflicted or cancelled task back to pending so it can be assigned again. */
 export function retryTask(o: Orchestrator, taskId: string): TransitionResult {
   return o.write(() => {
