@@ -27,6 +27,8 @@ export interface StepOptions {
   event?: unknown;
   /** Another Node binary (e.g. the runner's version). */
   node?: string;
+  /** Another copy of the bundle (default: packages/action/dist/index.js). */
+  entry?: string;
   env?: Record<string, string>;
 }
 
@@ -50,8 +52,9 @@ export function parseOutputs(text: string): Record<string, string> {
  * GITHUB_STEP_SUMMARY files, the event payload file, and GitHub's URLs pointing at the server.
  */
 export async function runStep(server: GitHubServer, options: StepOptions): Promise<StepResult> {
-  if (!existsSync(ACTION))
-    throw new Error(`${ACTION} is missing: run \`pnpm build\` before the tests`);
+  const entry = options.entry ?? ACTION;
+  if (!existsSync(entry))
+    throw new Error(`${entry} is missing: run \`pnpm build\` before the tests`);
   const dir = tempDir("orch-step-");
   const output = join(dir, "output");
   const summary = join(dir, "summary.md");
@@ -87,7 +90,7 @@ export async function runStep(server: GitHubServer, options: StepOptions): Promi
   for (const [name, value] of Object.entries(inputs)) {
     env[`INPUT_${name.replace(/ /g, "_").toUpperCase()}`] = value;
   }
-  const child = spawn(options.node ?? process.execPath, [ACTION], {
+  const child = spawn(options.node ?? process.execPath, [entry], {
     cwd: options.workspace,
     env,
     stdio: ["ignore", "pipe", "pipe"],

@@ -50,10 +50,11 @@ export interface JournalEntry {
 
 /** Throws unless argv is a journal-able command without options that redirect it. */
 export function checkJournalArgv(argv: unknown): string[] {
-  if (!Array.isArray(argv) || argv.length < 2 || !argv.every((a) => typeof a === "string")) {
+  if (!Array.isArray(argv) || argv.length < 1 || !argv.every((a) => typeof a === "string")) {
     throw new Error("a journal entry must be a command line (an array of strings)");
   }
-  const path = `${argv[0]} ${argv[1]}`;
+  const [first, second] = argv as string[];
+  const path = second === undefined || second.startsWith("-") ? first! : `${first} ${second}`;
   if (!(JOURNAL_COMMANDS as readonly string[]).includes(path)) {
     throw new Error(
       `\`${path}\` cannot be journaled; journal-able commands: ${JOURNAL_COMMANDS.join(", ")}`,

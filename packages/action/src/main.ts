@@ -152,7 +152,9 @@ export async function run(options: RunOptions = {}): Promise<void> {
   } catch (error) {
     const e = describe(error);
     step = {
-      command: step?.command ?? s?.inputs.get("command") ?? "",
+      command:
+        step?.command ??
+        [s?.inputs.get("command"), s?.inputs.get("action")].filter(Boolean).join(" "),
       ...step,
       sections: step?.sections ?? [],
       save: false,
