@@ -9,6 +9,7 @@ import {
 } from "@orchestrator/core";
 import type { Command } from "commander";
 import pc from "picocolors";
+import { type CliIo, ioOf, processIo } from "./io.js";
 
 export interface GlobalOptions {
   db?: string;
@@ -47,8 +48,8 @@ const STATUS_COLOURS: Record<string, (t: string) => string> = {
   dead: pc.red,
 };
 
-function terminalStyle(): Style {
-  if (!process.stdout.isTTY || !pc.isColorSupported) return PLAIN;
+function terminalStyle(io: CliIo): Style {
+  if (!io.isTTY || !pc.isColorSupported) return PLAIN;
   return {
     status: (text) => (STATUS_COLOURS[text.trim()] ?? ((t: string) => t))(text),
     dim: pc.dim,
@@ -56,22 +57,32 @@ function terminalStyle(): Style {
   };
 }
 
-export function printJson(document: unknown): void {
-  process.stdout.write(`${JSON.stringify(document)}\n`);
+export function printJson(document: unknown, io: CliIo = processIo()): void {
+  io.document = document;
+  io.stdout(`${JSON.stringify(document)}\n`);
 }
 
-export function printError(command: string, error: unknown, json: boolean, dbFile?: string): void {
+export function printError(
+  command: string,
+  error: unknown,
+  json: boolean,
+  dbFile?: string,
+  io: CliIo = processIo(),
+): void {
   const e = describeError(error, dbFile);
   if (json) {
-    printJson({
-      ok: false,
-      command,
-      error: { code: e.code, message: e.message, details: e.details },
-    });
+    printJson(
+      {
+        ok: false,
+        command,
+        error: { code: e.code, message: e.message, details: e.details },
+      },
+      io,
+    );
   } else {
-    process.stderr.write(`orchestrator ${command}: ${e.code}: ${e.message}\n`);
+    io.stderr(`orchestrator ${command}: ${e.code}: ${e.message}\n`);
   }
-  process.exitCode = e.exitCode;
+  io.exitCode = e.exitCode;
 }
 
 /**
@@ -85,14 +96,21 @@ export async function execute<T>(
   render: (result: T, style: Style) => string,
 ): Promise<void> {
   const globals = globalOptions(cmd);
+  const io = ioOf(cmd);
+  const options: OrchestratorOptions = {
+    ...contextOptions(globals),
+    ...(io.nativeBinding !== undefined ? { nativeBinding: io.nativeBinding } : {}),
+    ...(io.env !== undefined ? { env: io.env } : {}),
+    ...(io.cwd !== undefined ? { cwd: io.cwd } : {}),
+  };
   let orchestrator: Orchestrator | undefined;
   try {
-    orchestrator = openOrchestrator(contextOptions(globals));
+    orchestrator = openOrchestrator(options);
     const result = await action(orchestrator);
-    if (globals.json) printJson({ ok: true, command, result });
-    else process.stdout.write(`${render(result, terminalStyle())}\n`);
+    if (globals.json) printJson({ ok: true, command, result }, io);
+    else io.stdout(`${render(result, terminalStyle(io))}\n`);
   } catch (error) {
-    printError(command, error, globals.json ?? false, resolvePaths(contextOptions(globals)).dbPath);
+    printError(command, error, globals.json ?? false, resolvePaths(options).dbPath, io);
   } finally {
     orchestrator?.close();
   }

@@ -5,6 +5,7 @@ import { registerInit } from "./commands/init.js";
 import { registerRoute } from "./commands/route.js";
 import { registerTasks } from "./commands/tasks.js";
 import { registerWorktrees } from "./commands/worktrees.js";
+import { attachIo, type CliIo, processIo } from "./io.js";
 import { printJson } from "./output.js";
 
 export const VERSION = "0.1.0";
@@ -39,11 +40,58 @@ export function buildProgram(): Command {
   return program;
 }
 
-/** Usage mistakes (unknown option, missing argument) are InvalidInput, exit 2, like any bad input. */
+export interface RunOptions {
+  /** Receives what the command prints on stdout; default: discarded (the document is returned). */
+  stdout?: (text: string) => void;
+  stderr?: (text: string) => void;
+  nativeBinding?: string;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+export interface RunResult {
+  exitCode: number;
+  /** The JSON document the command printed (with --json), or undefined. */
+  document: unknown;
+}
+
+/**
+ * Runs one command in this process, exactly as the binary would, with its output sent to the
+ * given sink instead of the process's streams. The process's exit status is left alone.
+ */
+export async function runCli(
+  argv: readonly string[],
+  options: RunOptions = {},
+): Promise<RunResult> {
+  const io: CliIo = {
+    stdout: options.stdout ?? (() => {}),
+    stderr: options.stderr ?? (() => {}),
+    isTTY: false,
+    exitCode: 0,
+    ...(options.nativeBinding !== undefined ? { nativeBinding: options.nativeBinding } : {}),
+    ...(options.env !== undefined ? { env: options.env } : {}),
+    ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+  };
+  await runProgram(argv, io);
+  return { exitCode: io.exitCode, document: io.document };
+}
+
+/** The binary: the process's own streams and exit status. */
 export async function main(argv: readonly string[]): Promise<void> {
+  const io = processIo();
+  await runProgram(argv, io);
+  if (io.exitCode !== 0) process.exitCode = io.exitCode;
+}
+
+/** Usage mistakes (unknown option, missing argument) are InvalidInput, exit 2, like any bad input. */
+async function runProgram(argv: readonly string[], io: CliIo): Promise<void> {
   const program = buildProgram();
+  attachIo(program, io);
   const json = argv.includes("--json");
-  if (json) program.configureOutput({ writeErr: () => {} });
+  program.configureOutput({
+    writeOut: (text) => io.stdout(text),
+    writeErr: json ? () => {} : (text) => io.stderr(text),
+  });
   for (const sub of program.commands) propagate(sub, program);
   try {
     await program.parseAsync(argv, { from: "user" });
@@ -51,21 +99,24 @@ export async function main(argv: readonly string[]): Promise<void> {
     if (!(error instanceof CommanderError)) throw error;
     if (error.code === "commander.helpDisplayed" || error.code === "commander.version") return;
     if (error.code === "commander.help" || error.code === "commander.executeSubCommandAsync") {
-      process.exitCode = error.exitCode;
+      io.exitCode = error.exitCode;
       return;
     }
     if (json) {
-      printJson({
-        ok: false,
-        command: commandPath(program, argv),
-        error: {
-          code: "InvalidInput",
-          message: error.message.replace(/^error: /, ""),
-          details: { argv },
+      printJson(
+        {
+          ok: false,
+          command: commandPath(program, argv),
+          error: {
+            code: "InvalidInput",
+            message: error.message.replace(/^error: /, ""),
+            details: { argv },
+          },
         },
-      });
+        io,
+      );
     }
-    process.exitCode = 2;
+    io.exitCode = 2;
   }
 }
 

@@ -18,14 +18,15 @@ import {
 } from "@orchestrator/core";
 import { MESSAGE_STATUSES, type MessageStatus } from "@orchestrator/db";
 import type { Command } from "commander";
+import { ioOf } from "../io.js";
 import { execute } from "../output.js";
 import { duration, oneOf, wholeNumber } from "../parse.js";
 
 const PRIORITIES = Object.keys(MESSAGE_PRIORITIES) as MessagePriority[];
 
 /** The agent running this command, as the orchestrator's spawner sets it. */
-function selfAgentId(flag: string): string {
-  const id = process.env.ORCHESTRATOR_AGENT_ID;
+function selfAgentId(cmd: Command, flag: string): string {
+  const id = (ioOf(cmd).env ?? process.env).ORCHESTRATOR_AGENT_ID;
   if (id === undefined || id === "") {
     throw invalidInput(`${flag} is required (or run inside an agent, with ORCHESTRATOR_AGENT_ID)`);
   }
@@ -91,7 +92,7 @@ export function registerRoute(program: Command): void {
         cmd,
         async (o) =>
           sendMessage(o, {
-            from: flags.from ?? selfAgentId("--from"),
+            from: flags.from ?? selfAgentId(cmd, "--from"),
             to: flags.to,
             type: flags.type,
             content: await readContent(flags.content),
@@ -126,7 +127,7 @@ export function registerRoute(program: Command): void {
         cmd,
         (o) => {
           const options = {
-            target: flags.target ?? selfAgentId("--target"),
+            target: flags.target ?? selfAgentId(cmd, "--target"),
             ...(flags.limit !== undefined ? { limit: flags.limit } : {}),
             ...(flags.lease !== undefined ? { lease: flags.lease } : {}),
           };
