@@ -48,7 +48,7 @@ const STATUS_COLOURS: Record<string, (t: string) => string> = {
   dead: pc.red,
 };
 
-function terminalStyle(io: CliIo): Style {
+export function terminalStyle(io: CliIo): Style {
   if (!io.isTTY || !pc.isColorSupported) return PLAIN;
   return {
     status: (text) => (STATUS_COLOURS[text.trim()] ?? ((t: string) => t))(text),

@@ -3,6 +3,7 @@ import { registerAgents } from "./commands/agents.js";
 import { registerAssign } from "./commands/assign.js";
 import { registerInit } from "./commands/init.js";
 import { registerRoute } from "./commands/route.js";
+import { registerRun } from "./commands/run.js";
 import { registerTasks } from "./commands/tasks.js";
 import { registerWorktrees } from "./commands/worktrees.js";
 import { attachIo, type CliIo, processIo } from "./io.js";
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerRoute(program);
   registerAgents(program);
   registerWorktrees(program);
+  registerRun(program);
   return program;
 }
 

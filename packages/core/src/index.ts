@@ -26,6 +26,8 @@ export {
   renderRetry,
   renderSend,
 } from "./route/render.js";
+export * from "./run/index.js";
+export { renderLiveView, renderRunEvent, renderRunResult } from "./run/render.js";
 export { dependencyCycleError, TaskGraph } from "./tasks/graph.js";
 export * from "./tasks/index.js";
 export {

@@ -364,6 +364,22 @@ export class GitRepo {
     return oid;
   }
 
+  /**
+   * Keeps `commit` reachable under `refs/orchestrator/<name>` (never a branch, so no tool
+   * shows it as work in progress); fails if the ref already exists.
+   */
+  async keepCommit(name: string, commit: string): Promise<string> {
+    requireBranchName(name, "kept ref name");
+    if (!isObjectId(commit)) throw new GitError("keepCommit takes an object id", { commit });
+    const ref = `refs/orchestrator/${name}`;
+    if (await this.refTransaction([`create ${ref} ${commit}`], `orchestrator: keep ${name}`)) {
+      return ref;
+    }
+    throw new GitError(`cannot create ${ref}: it exists already or the repository is locked`, {
+      ref,
+    });
+  }
+
   /** Moves `ref` from `previous` to `next` atomically; false when the ref was no longer at `previous`. */
   async updateRef(ref: string, next: string, previous: string, reason: string): Promise<boolean> {
     if (!ref.startsWith("refs/heads/")) throw new GitError(`refusing to move ${ref}`, { ref });

@@ -1,4 +1,3 @@
-import { resolve } from "node:path";
 import {
   activityReport,
   checkHealth,
@@ -6,7 +5,6 @@ import {
   killAgent,
   listAgents,
   openOrchestrator,
-  parseDuration,
   recordHeartbeat,
   renderAgentTable,
   renderHealth,
@@ -18,25 +16,10 @@ import {
   spawnAgent,
   superviseAgent,
 } from "@orchestrator/core";
-import { type Command, InvalidArgumentError } from "commander";
+import type { Command } from "commander";
 import { contextOptions, execute, globalOptions } from "../output.js";
-import { oneOf } from "../parse.js";
-
-/** This CLI as a command line (the running entry script): supervisors and agents run it to report back. */
-function cliCommand(): string[] {
-  return [process.execPath, resolve(process.argv[1]!)];
-}
-
-const supervisorCommand = () => [...cliCommand(), "agents", "supervise"];
-
-function duration(value: string): number {
-  const ms = parseDuration(value);
-  if (ms === undefined)
-    throw new InvalidArgumentError(
-      `expected a duration such as 10s, 5m or 6h, got ${JSON.stringify(value)}`,
-    );
-  return ms;
-}
+import { duration, oneOf } from "../parse.js";
+import { cliCommand, supervisorCommand } from "../self.js";
 
 export function registerAgents(program: Command): void {
   const agents = program

@@ -187,13 +187,17 @@ export function reapVanished(o: Orchestrator, rows: readonly AgentRow[]): AgentR
   return reaped;
 }
 
-/** Whether a live row's process (or, while starting, its supervisor) still exists. */
+/**
+ * Whether a live row's agent or its supervisor still exists. An agent that just exited is not
+ * vanished while its supervisor lives: the supervisor is about to record the exit (and whether
+ * the work was committed), and must not be raced to it.
+ */
 export function isAgentAlive(row: AgentRow, now: number): boolean {
-  if (row.status === "running") return isSameProcess(row.pid, row.pid_start_time);
-  if (row.status !== "starting") return false;
+  if (row.status !== "running" && row.status !== "starting") return false;
+  if (row.status === "running" && isSameProcess(row.pid, row.pid_start_time)) return true;
   if (row.supervisor_pid !== null)
     return isSameProcess(row.supervisor_pid, row.supervisor_start_time);
-  return now - row.started_at < START_TIMEOUT_MS;
+  return row.status === "starting" && now - row.started_at < START_TIMEOUT_MS;
 }
 
 /** The task goes back to `assigned` with no agent, ready for a new one. */

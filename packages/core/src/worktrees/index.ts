@@ -651,6 +651,42 @@ async function removeOne(
 }
 
 // ---------------------------------------------------------------------------------------------
+// set aside (after a conflict)
+
+export interface SetAsideResult {
+  task_id: string;
+  /** Where the conflicted branch's commits are kept; null when the branch had none. */
+  kept_ref: string | null;
+  removed: boolean;
+}
+
+/**
+ * Clears the way for a new attempt at a conflicted task: the branch's tip is kept under
+ * `refs/orchestrator/attempts/<task>/<time>` (so no commit is lost), then its worktree and
+ * branch are removed. The next worktree for the task starts from the integration branch as it
+ * is now, which already holds the change it conflicted with.
+ */
+export async function setAsideBranch(o: Orchestrator, taskId: string): Promise<SetAsideResult> {
+  requireTask(o, taskId);
+  const l = layout(o);
+  const row = o.worktrees.live(taskId);
+  if (!row) return { task_id: taskId, kept_ref: null, removed: false };
+  const tip = await l.repo.branchCommit(row.branch);
+  const ahead = tip ? (await l.repo.aheadBehind(row.branch, l.integration)).ahead : 0;
+  const keptRef =
+    tip && ahead > 0 ? await l.repo.keepCommit(`attempts/${taskId}/${o.now()}`, tip) : null;
+  const cleaned = await cleanupWorktrees(o, { taskId, force: true });
+  o.write(() =>
+    o.record({
+      kind: "branch_set_aside",
+      task_id: taskId,
+      detail: { branch: row.branch, kept_ref: keptRef, tip: tip ?? null },
+    }),
+  );
+  return { task_id: taskId, kept_ref: keptRef, removed: cleaned.removed.includes(taskId) };
+}
+
+// ---------------------------------------------------------------------------------------------
 // list
 
 export const LIST_STATUSES = [

@@ -3,7 +3,7 @@ import { hostname } from "node:os";
 import type { Orchestrator } from "../context.js";
 import { OrchestratorError } from "../errors.js";
 
-interface Holder {
+export interface Holder {
   token: string;
   pid: number;
   host: string;
@@ -110,4 +110,38 @@ export async function ifUnlocked<T>(
   } finally {
     o.write(() => o.locks.release(name, taken));
   }
+}
+
+export interface HeldLock {
+  /** Pushes the lease's end forward; false if the lock was taken over meanwhile. */
+  renew(): boolean;
+  release(): void;
+}
+
+/**
+ * Takes a lock for as long as a process runs (a whole `orchestrator run`): now or not at all.
+ * The holder renews the lease while it works; once it dies (pid gone on this host, or the
+ * lease ended) the next taker gets the lock. Returns the current holder when it is alive.
+ */
+export function holdLock(
+  o: Orchestrator,
+  name: string,
+  leaseMs: number,
+): { held: HeldLock } | { holder: Holder } {
+  const taken = tryTake(o, name, leaseMs);
+  if (typeof taken !== "string") return { holder: taken };
+  let value = taken;
+  return {
+    held: {
+      renew: () =>
+        o.write(() => {
+          if (o.locks.get(name) !== value) return false;
+          const holder = JSON.parse(value) as Holder;
+          value = JSON.stringify({ ...holder, expires_at: Date.now() + leaseMs });
+          o.locks.put(name, value);
+          return true;
+        }),
+      release: () => o.write(() => o.locks.release(name, value)),
+    },
+  };
 }

@@ -1,0 +1,48 @@
+import { describe, expect, it } from "vitest";
+import { testOrchestrator } from "../../../../test/helpers/orchestrator.js";
+import { sampleProcess } from "./process.js";
+import { reapVanished } from "./spawn.js";
+
+const self = sampleProcess(process.pid)!;
+
+function runningAgent(
+  o: ReturnType<typeof testOrchestrator>,
+  agent: { pidStart: string; supervisorStart: string },
+) {
+  o.agents.insert(
+    {
+      agent_id: "dev-1",
+      agent_type: "dev",
+      singleton: false,
+      task_id: null,
+      worktree_path: null,
+      log_path: "dev-1.log",
+      restart_of: null,
+    },
+    o.now(),
+  );
+  o.agents.setSupervisor("dev-1", process.pid, agent.supervisorStart, o.now());
+  // This process's pid with another start time: a process that no longer exists.
+  o.agents.markRunning("dev-1", process.pid, agent.pidStart, o.now());
+}
+
+describe("reapVanished", () => {
+  it("does not reap an agent that exited while its supervisor, about to record the exit, lives", () => {
+    const o = testOrchestrator();
+    runningAgent(o, { pidStart: "gone", supervisorStart: self.startTime });
+    expect(o.write(() => reapVanished(o, o.agents.live()))).toEqual([]);
+    expect(o.agents.get("dev-1")!.status).toBe("running");
+  });
+
+  it("reaps it once both the agent and its supervisor are gone", () => {
+    const o = testOrchestrator();
+    runningAgent(o, { pidStart: "gone", supervisorStart: "gone too" });
+    expect(o.write(() => reapVanished(o, o.agents.live())).map((r) => r.agent_id)).toEqual([
+      "dev-1",
+    ]);
+    expect(o.agents.get("dev-1")).toMatchObject({
+      status: "failed",
+      end_reason: "vanished: its process is gone",
+    });
+  });
+});
