@@ -171,7 +171,7 @@ export function reapVanished(o: Orchestrator, rows: readonly AgentRow[]): AgentR
   const now = o.now();
   const reaped: AgentRow[] = [];
   for (const row of rows) {
-    if (isAgentAlive(row, now)) continue;
+    if (!hasVanished(row, now)) continue;
     if (
       o.agents.end(
         row.agent_id,
@@ -187,17 +187,25 @@ export function reapVanished(o: Orchestrator, rows: readonly AgentRow[]): AgentR
   return reaped;
 }
 
-/**
- * Whether a live row's agent or its supervisor still exists. An agent that just exited is not
- * vanished while its supervisor lives: the supervisor is about to record the exit (and whether
- * the work was committed), and must not be raced to it.
- */
+/** Whether a live row's agent process (or, while starting, its supervisor) still exists. */
 export function isAgentAlive(row: AgentRow, now: number): boolean {
-  if (row.status !== "running" && row.status !== "starting") return false;
-  if (row.status === "running" && isSameProcess(row.pid, row.pid_start_time)) return true;
+  if (row.status === "running") return isSameProcess(row.pid, row.pid_start_time);
+  if (row.status !== "starting") return false;
   if (row.supervisor_pid !== null)
     return isSameProcess(row.supervisor_pid, row.supervisor_start_time);
-  return row.status === "starting" && now - row.started_at < START_TIMEOUT_MS;
+  return now - row.started_at < START_TIMEOUT_MS;
+}
+
+/**
+ * Whether a live row has vanished: its agent and its supervisor are both gone. An agent that
+ * just exited has not vanished while its supervisor lives: the supervisor is about to record
+ * the exit (and whether the work was committed), and must not be raced to it.
+ */
+function hasVanished(row: AgentRow, now: number): boolean {
+  if (isAgentAlive(row, now)) return false;
+  return !(
+    row.supervisor_pid !== null && isSameProcess(row.supervisor_pid, row.supervisor_start_time)
+  );
 }
 
 /** The task goes back to `assigned` with no agent, ready for a new one. */

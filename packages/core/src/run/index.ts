@@ -251,26 +251,33 @@ async function superviseAgents(o: Orchestrator, options: RunOptions, emit: Emit)
   return moved;
 }
 
-/** Every assigned task without a live agent gets one (new assignments, and those of a stopped run). */
+/**
+ * Every assigned task without a live agent gets one (new assignments, and those of a stopped
+ * run). The agents start concurrently: each start waits for a supervisor process to come up.
+ */
 async function startAgents(o: Orchestrator, options: RunOptions, emit: Emit): Promise<boolean> {
-  let started = false;
-  for (const task of o.tasks.withStatus(["assigned"])) {
-    if (options.signal?.aborted) break;
-    if (o.agents.liveOnTask(task.task_id)) continue;
-    const spawned = await spawnAgent(o, {
-      agentType: task.agent_type,
-      taskId: task.task_id,
-      supervisorCommand: options.supervisorCommand,
-    });
-    started = true;
+  const waiting = o.tasks
+    .withStatus(["assigned"])
+    .filter((task) => !o.agents.liveOnTask(task.task_id));
+  if (waiting.length === 0 || options.signal?.aborted) return false;
+  const started = await Promise.all(
+    waiting.map((task) =>
+      spawnAgent(o, {
+        agentType: task.agent_type,
+        taskId: task.task_id,
+        supervisorCommand: options.supervisorCommand,
+      }),
+    ),
+  );
+  for (const spawned of started) {
     emit({
       kind: "spawned",
-      task_id: task.task_id,
+      task_id: spawned.task_id!,
       agent_id: spawned.agent_id,
-      message: `${spawned.agent_id} started on ${task.task_id} (pid ${spawned.pid})`,
+      message: `${spawned.agent_id} started on ${spawned.task_id} (pid ${spawned.pid})`,
     });
   }
-  return started;
+  return true;
 }
 
 /** Nothing runs, nothing is due to restart, nothing awaits a merge and nothing can be assigned. */
