@@ -84,9 +84,9 @@ describe("the bundled action, run as a runner runs it, across workflow runs", ()
       include: [
         { task_id: "db-schema", agent_type: "code_developer", title: "Create the database schema" },
         {
-          task_id: "docs-outline",
+          task_id: "theme-dark",
           agent_type: "code_developer",
-          title: "Outline the documentation",
+          title: "Add a dark theme to the settings",
         },
       ],
     });

@@ -59,8 +59,8 @@ describe("orchestrator CLI (built, as a subprocess)", () => {
     });
     expect(assigned.json.result.assignments.map((a: { task_id: string }) => a.task_id)).toEqual([
       "db-schema",
-      "docs-outline",
-      "ci-config",
+      "theme-dark",
+      "theme-light",
     ]);
     for (const a of assigned.json.result.assignments) {
       expect(Object.keys(a).sort()).toEqual(
