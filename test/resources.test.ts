@@ -393,14 +393,21 @@ describe.skipIf(UNPRIVILEGED === undefined)("a read-only database", () => {
 // ---------------------------------------------------------------------------------------------
 // 3. A database locked by another program
 
-/** Another program holding the database's write lock (BEGIN EXCLUSIVE) until told to let go. */
-async function holdLock(db: string): Promise<{ release: () => Promise<void> }> {
+/**
+ * Another program holding the database's write lock (BEGIN EXCLUSIVE) until told to let go;
+ * with `readers: true` in exclusive locking mode, so that even reading must wait.
+ */
+async function holdLock(
+  db: string,
+  options: { readers?: boolean } = {},
+): Promise<{ release: () => Promise<void> }> {
   const child = spawn(
     process.execPath,
     [
       "-e",
       `const Database = require(${JSON.stringify(BETTER_SQLITE3)});
        const db = new Database(process.argv[1]);
+       if (${options.readers === true}) db.pragma("locking_mode = EXCLUSIVE");
        db.exec("BEGIN EXCLUSIVE");
        db.prepare("INSERT INTO orchestrator_meta (key, value) VALUES ('held', 'by another program')").run();
        process.stdout.write("locked\\n");
@@ -469,6 +476,26 @@ describe("a database locked by another program", () => {
     }
     expect(state(p)).toEqual(before);
     expect(existsSync(join(p.base, "worktrees", "task-a"))).toBe(false);
+  });
+
+  it("held so that even reading waits: a reading command fails the same way, naming the wait", async () => {
+    const db = seededDatabase();
+    const before = rows(db);
+    const lock = await holdLock(db, { readers: true });
+    try {
+      const r = cli(["--db", db, "--json", "tasks", "list"], {
+        env: { ORCHESTRATOR_BUSY_TIMEOUT_MS: "200" },
+      });
+      expect(r.status, r.stdout + r.stderr).toBe(10);
+      expect(r.json.error.code).toBe("DatabaseError");
+      expect(r.json.error.message).toContain(
+        `database ${db} is busy: it is locked by another process, which held the lock for longer than the busy timeout (200 ms)`,
+      );
+      expect(r.json.error.message).toContain("ORCHESTRATOR_BUSY_TIMEOUT_MS");
+    } finally {
+      await lock.release();
+    }
+    expect(rows(db)).toEqual(before);
   });
 
   it("released within the busy timeout: the waiting command goes through", async () => {

@@ -37,16 +37,17 @@ export function openDatabase(file: string, options: OpenOptions = {}): Db {
   if (!inMemory) refuseForeignFile(file);
   if (!inMemory && !options.readonly) requireWritable(file);
 
+  const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
   let db: Db;
   try {
     db = new Database(file, {
-      timeout: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
+      timeout: busyTimeoutMs,
       readonly: options.readonly ?? false,
       fileMustExist: options.readonly ?? false,
       ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),
     });
   } catch (error) {
-    throw toDatabaseError(error, file) ?? error;
+    throw toDatabaseError(error, file, { busyTimeoutMs }) ?? error;
   }
   try {
     refuseNewerSchema(db, file);
@@ -60,7 +61,7 @@ export function openDatabase(file: string, options: OpenOptions = {}): Db {
     return db;
   } catch (error) {
     db.close();
-    throw toDatabaseError(error, file) ?? error;
+    throw toDatabaseError(error, file, { busyTimeoutMs }) ?? error;
   }
 }
 
