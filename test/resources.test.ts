@@ -293,6 +293,43 @@ mkdir "$OUT/after" && cp "$MNT"/o.db* "$OUT/after/"`,
   });
 });
 
+describe.skipIf(!TMPFS)("disk full under the worktrees (a tmpfs in a user namespace)", () => {
+  it("worktrees create on a full disk: GitError saying so, and the half-made worktree and its branch are undone", () => {
+    const p = project(["a"]);
+    // Enough files that checking them out cannot fit in what is left.
+    for (let i = 0; i < 40; i++) writeFileSync(join(p.repo, `f${i}.txt`), `${i}`.repeat(20_000));
+    git(p.repo, "add", "-A");
+    git(p.repo, "commit", "-q", "-m", "files");
+    const root = join(tempDir("orch-full-"), "mnt");
+    mkdirSync(root);
+    writeFileSync(join(p.repo, "orchestrator.config.yaml"), `worktree_root: ${root}\n`);
+    git(p.repo, "branch", "roadmap", "main"); // the integration branch exists already
+    const before = state(p);
+    const { out } = inTmpfs(
+      `mount -t tmpfs -o size=512k tmpfs "$ROOT"
+dd if=/dev/zero of="$ROOT/fill" bs=4k count=100 2>/dev/null
+cd "$REPO"
+"$NODE" "$CLI" --repo "$REPO" --json worktrees create --task-id a > "$OUT/create.json" || echo $? > "$OUT/create.status"
+ls -A "$ROOT" > "$OUT/root.txt"`,
+      { ROOT: root, REPO: p.repo },
+    );
+    expect(readFileSync(join(out, "create.status"), "utf8").trim()).toBe("9");
+    const r = readJson(join(out, "create.json"));
+    expect(r.error.code).toBe("GitError");
+    expect(r.error.message).toMatch(
+      new RegExp(
+        `cannot create the worktree ${root}/task-a for task a: the disk holding ${root} is full \\(\\d+ bytes free\\); the half-made worktree was removed`,
+      ),
+    );
+    expect(readFileSync(join(out, "root.txt"), "utf8").trim()).toBe("fill");
+    const after = state(p);
+    expect(after.refs).toBe(before.refs);
+    expect(after.worktrees).toBe(before.worktrees);
+    const rowsAfter = after.rows.git_worktree_tracker as { task_id: string; status: string }[];
+    expect(rowsAfter.map((w) => [w.task_id, w.status])).toEqual([["a", "abandoned"]]);
+  });
+});
+
 // ---------------------------------------------------------------------------------------------
 // 2. A read-only database
 

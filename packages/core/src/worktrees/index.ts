@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync, statfsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { WorktreeRow, WorktreeStatus } from "@orchestrator/db";
 import {
@@ -49,6 +49,19 @@ function worktreePathFor(l: Layout, taskId: string): string {
 }
 
 const samePath = (a: string, b: string) => realPath(a) === realPath(b);
+
+/** Below this much free space, a git command that failed writing files is blamed on a full disk. */
+const NEARLY_FULL_BYTES = 1024 * 1024;
+
+/** Bytes free for this user on the file system holding `dir`, or undefined when unknown. */
+function freeBytes(dir: string): number | undefined {
+  try {
+    const s = statfsSync(dir);
+    return s.bavail * s.bsize;
+  } catch {
+    return undefined;
+  }
+}
 
 function entryFor(entries: readonly WorktreeEntry[], path: string): WorktreeEntry | undefined {
   return entries.find((e, i) => i > 0 && samePath(e.path, path));
@@ -196,6 +209,19 @@ export async function createWorktree(
       await l.repo.addWorktree({ root: l.root, path: target, branch: row?.branch ?? branch, base });
     } catch (error) {
       if (!row) await repairCreates(o, l, await l.repo.listWorktrees(), taskId);
+      const free = freeBytes(l.root);
+      if (free !== undefined && free < NEARLY_FULL_BYTES) {
+        throw new OrchestratorError(
+          "GitError",
+          `cannot create the worktree ${target} for task ${taskId}: the disk holding ${l.root} is full (${free} bytes free); the half-made worktree was removed. Free space there and retry`,
+          {
+            task_id: taskId,
+            worktree_path: target,
+            free_bytes: free,
+            git_error: (error as Error).message,
+          },
+        );
+      }
       throw error;
     }
     o.write(() => {
