@@ -15,6 +15,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { CLI, type CliResult, cli, cliAsync } from "./helpers/cli.js";
+import { demoRepo } from "./helpers/demo.js";
 import { git, tempRepo } from "./helpers/git.js";
 import { tempDir } from "./helpers/tmp.js";
 
@@ -657,6 +658,37 @@ describe("a worktree directory deleted by hand", () => {
     expect(again.status, again.stdout).toBe(0);
     expect(git(path, "rev-parse", "HEAD")).toBe(tip);
     expect(p.run("worktrees", "list").json.result.worktrees[0].problems).toEqual([]);
+  });
+
+  it("run makes it again on the same branch for the task's agent, and its commits reach the integration branch", async () => {
+    const { repo } = demoRepo();
+    const run = (...args: string[]) => cli(["--json", ...args], { cwd: repo });
+    expect(run("tasks", "add", "x", "--title", "task x").status).toBe(0);
+    expect(run("assign").json.result.tasks_assigned).toBe(1);
+    const path = run("worktrees", "create", "--task-id", "x").json.result.worktree_path;
+    // Work committed earlier (the demo agent sees it and has nothing to redo), then the
+    // directory deleted by hand.
+    writeFileSync(join(path, "x.md"), "earlier work\n");
+    git(path, "add", "x.md");
+    git(path, "commit", "-q", "-m", "task x: earlier work");
+    const tip = git(path, "rev-parse", "HEAD");
+    rmSync(path, { recursive: true, force: true });
+
+    const r = await cliAsync(["run", "--json"], { cwd: repo, env: { DEMO_AGENT_SECONDS: "0.2" } })
+      .done;
+    expect(r.status, r.stderr + r.stdout.slice(-2000)).toBe(0);
+    expect(run("tasks", "show", "x").json.result.status).toBe("completed");
+    expect(git(repo, "rev-parse", "roadmap^2")).toBe(tip);
+    expect(git(repo, "show", "roadmap:x.md")).toBe("earlier work");
+    const created = rows(join(repo, ".orchestrator", "orchestrator.db")).orchestrator_event as {
+      kind: string;
+      detail: string | null;
+    }[];
+    expect(
+      created
+        .filter((e) => e.kind === "worktree_created")
+        .map((e) => JSON.parse(e.detail ?? "{}").recreated),
+    ).toEqual([false, true]);
   });
 
   it("merge works from the branch alone, and cleanup then removes the record", () => {
