@@ -756,6 +756,11 @@ describe("a branch deleted by hand", () => {
     expect(reuse.json.error.message).toContain(`branch ${BRANCH("a")} of task a is gone`);
     expect(reuse.json.error.message).toContain("worktrees cleanup --task-id a --force");
     expect(state(p)).toEqual(before);
+    const merge = p.run("worktrees", "merge", "--task-id", "a");
+    expect(merge.status, merge.stdout).toBe(9);
+    expect(merge.json.error.message).toContain(`its worktree ${path} still holds its files`);
+    expect(merge.json.error.message).toContain("worktrees cleanup --task-id a --force");
+    expect(state(p)).toEqual(before);
 
     const kept = p.run("worktrees", "cleanup", "--task-id", "a");
     expect(kept.json.result.removed).toEqual([]);

@@ -440,7 +440,7 @@ async function requireTaskBranch(l: Layout, row: WorktreeRow): Promise<void> {
   const there = existsSync(row.worktree_path);
   throw new OrchestratorError(
     "GitError",
-    `branch ${row.branch} of task ${row.task_id} is gone (deleted by hand?), so there is nothing to merge. ${there ? `Its worktree ${row.worktree_path} still holds the files: commit them there on a new branch (\`git switch -c ${row.branch}\`) and merge again, or ` : ""}remove the record with \`worktrees cleanup --task-id ${row.task_id}\` and start the task again. Nothing was changed`,
+    `branch ${row.branch} of task ${row.task_id} is gone (deleted by hand?), so there is nothing to merge. ${there ? `Its worktree ${row.worktree_path} still holds its files, on no branch: copy what you need, then remove it with \`worktrees cleanup --task-id ${row.task_id} --force\`` : `Remove the record with \`worktrees cleanup --task-id ${row.task_id}\``} and start the task again. Nothing was changed`,
     { task_id: row.task_id, branch: row.branch, worktree_path: row.worktree_path },
   );
 }
