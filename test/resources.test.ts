@@ -758,7 +758,7 @@ describe("a branch deleted by hand", () => {
     expect(state(p)).toEqual(before);
     const merge = p.run("worktrees", "merge", "--task-id", "a");
     expect(merge.status, merge.stdout).toBe(9);
-    expect(merge.json.error.message).toContain(`its worktree ${path} still holds its files`);
+    expect(merge.json.error.message).toContain(`Its worktree ${path} still holds its files`);
     expect(merge.json.error.message).toContain("worktrees cleanup --task-id a --force");
     expect(state(p)).toEqual(before);
 
