@@ -1,4 +1,5 @@
 import {
+  busyTimeoutFrom,
   describeError,
   type Orchestrator,
   type OrchestratorOptions,
@@ -7,6 +8,7 @@ import {
   resolvePaths,
   type Style,
 } from "@orchestrator/core";
+import { DEFAULT_BUSY_TIMEOUT_MS } from "@orchestrator/db";
 import type { Command } from "commander";
 import pc from "picocolors";
 import { type CliIo, ioOf, processIo } from "./io.js";
@@ -68,8 +70,9 @@ export function printError(
   json: boolean,
   dbFile?: string,
   io: CliIo = processIo(),
+  busyTimeoutMs?: number,
 ): void {
-  const e = describeError(error, dbFile);
+  const e = describeError(error, dbFile, busyTimeoutMs);
   if (json) {
     printJson(
       {
@@ -110,7 +113,20 @@ export async function execute<T>(
     if (globals.json) printJson({ ok: true, command, result }, io);
     else io.stdout(`${render(result, terminalStyle(io))}\n`);
   } catch (error) {
-    printError(command, error, globals.json ?? false, resolvePaths(options).dbPath, io);
+    let busyTimeoutMs: number | undefined;
+    try {
+      busyTimeoutMs = busyTimeoutFrom(options) ?? DEFAULT_BUSY_TIMEOUT_MS;
+    } catch {
+      // An invalid value is the error being reported.
+    }
+    printError(
+      command,
+      error,
+      globals.json ?? false,
+      resolvePaths(options).dbPath,
+      io,
+      busyTimeoutMs,
+    );
   } finally {
     orchestrator?.close();
   }

@@ -3,6 +3,7 @@ import { dirname, join, resolve } from "node:path";
 import {
   AgentStore,
   AssignmentStore,
+  BUSY_TIMEOUT_ENV,
   type Db,
   EventStore,
   LockStore,
@@ -14,6 +15,7 @@ import {
   writeTransaction,
 } from "@orchestrator/db";
 import { CONFIG_FILE_NAME, type Config, loadConfig } from "./config.js";
+import { invalidInput } from "./errors.js";
 
 export interface OrchestratorOptions {
   /** Database file; default ORCHESTRATOR_DB, then <repo>/.orchestrator/orchestrator.db. */
@@ -26,8 +28,30 @@ export interface OrchestratorOptions {
   env?: NodeJS.ProcessEnv;
   /** The clock, in ms since the epoch (tests move it). */
   now?: () => number;
+  /** How long to wait for another process's database lock; default $ORCHESTRATOR_BUSY_TIMEOUT_MS, then 10 s. */
   busyTimeoutMs?: number;
   nativeBinding?: string;
+}
+
+/** The longest busy timeout accepted: one hour. */
+const MAX_BUSY_TIMEOUT_MS = 3_600_000;
+
+/**
+ * The busy timeout a command runs with: the option, else ORCHESTRATOR_BUSY_TIMEOUT_MS (whole
+ * milliseconds, 0 to one hour; anything else is InvalidInput), else undefined (the default).
+ */
+export function busyTimeoutFrom(options: OrchestratorOptions = {}): number | undefined {
+  if (options.busyTimeoutMs !== undefined) return options.busyTimeoutMs;
+  const raw = (options.env ?? process.env)[BUSY_TIMEOUT_ENV];
+  if (raw === undefined || raw.trim() === "") return undefined;
+  const ms = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : Number.NaN;
+  if (!(ms <= MAX_BUSY_TIMEOUT_MS)) {
+    throw invalidInput(
+      `${BUSY_TIMEOUT_ENV}=${JSON.stringify(raw)} is not a whole number of milliseconds from 0 to ${MAX_BUSY_TIMEOUT_MS}; set it to e.g. 30000 (30 s), or unset it for the default (10000)`,
+      { [BUSY_TIMEOUT_ENV]: raw },
+    );
+  }
+  return ms;
 }
 
 export interface ResolvedPaths {
@@ -107,10 +131,11 @@ export class Orchestrator {
 
 export function openOrchestrator(options: OrchestratorOptions = {}): Orchestrator {
   const paths = resolvePaths(options);
+  const busyTimeoutMs = busyTimeoutFrom(options);
   const config = loadConfig(paths.configPath, paths.configExplicit);
   ignoreDefaultDatabaseDirectory(paths);
   const db = openDatabase(paths.dbPath, {
-    ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
+    ...(busyTimeoutMs !== undefined ? { busyTimeoutMs } : {}),
     ...(options.nativeBinding !== undefined ? { nativeBinding: options.nativeBinding } : {}),
   });
   return new Orchestrator(db, config, paths, options.now ?? Date.now);

@@ -56,7 +56,11 @@ export interface ReportedError {
 }
 
 /** Any thrown value as the error a user sees. Unknown errors keep their message and exit 1. */
-export function describeError(error: unknown, databaseFile = "(database)"): ReportedError {
+export function describeError(
+  error: unknown,
+  databaseFile = "(database)",
+  busyTimeoutMs?: number,
+): ReportedError {
   if (error instanceof OrchestratorError) {
     return {
       code: error.code,
@@ -73,7 +77,11 @@ export function describeError(error: unknown, databaseFile = "(database)"): Repo
       exitCode: EXIT_CODES.GitError,
     };
   }
-  const databaseError = toDatabaseError(error, databaseFile);
+  const databaseError = toDatabaseError(
+    error,
+    databaseFile,
+    busyTimeoutMs !== undefined ? { busyTimeoutMs } : {},
+  );
   if (databaseError) {
     return {
       code: databaseError.code,

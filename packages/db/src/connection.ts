@@ -1,4 +1,13 @@
-import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from "node:fs";
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  statSync,
+} from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { DatabaseError, toDatabaseError } from "./errors.js";
@@ -26,18 +35,19 @@ export const DEFAULT_BUSY_TIMEOUT_MS = 10_000;
 export function openDatabase(file: string, options: OpenOptions = {}): Db {
   const inMemory = file === ":memory:";
   if (!inMemory) refuseForeignFile(file);
-  if (!inMemory && !options.readonly) mkdirSync(dirname(file), { recursive: true });
+  if (!inMemory && !options.readonly) requireWritable(file);
 
+  const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
   let db: Db;
   try {
     db = new Database(file, {
-      timeout: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
+      timeout: busyTimeoutMs,
       readonly: options.readonly ?? false,
       fileMustExist: options.readonly ?? false,
       ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),
     });
   } catch (error) {
-    throw toDatabaseError(error, file) ?? error;
+    throw toDatabaseError(error, file, { busyTimeoutMs }) ?? error;
   }
   try {
     refuseNewerSchema(db, file);
@@ -51,7 +61,7 @@ export function openDatabase(file: string, options: OpenOptions = {}): Db {
     return db;
   } catch (error) {
     db.close();
-    throw toDatabaseError(error, file) ?? error;
+    throw toDatabaseError(error, file, { busyTimeoutMs }) ?? error;
   }
 }
 
@@ -73,6 +83,54 @@ function refuseForeignFile(file: string): void {
     throw new DatabaseError(
       `database ${file} is not a SQLite database; it was left untouched. Point --db (or ORCHESTRATOR_DB) at the orchestrator database, or move the file away and run init`,
       { file },
+    );
+  }
+}
+
+function writable(path: string, mode = constants.W_OK): boolean {
+  try {
+    accessSync(path, mode);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Refuses, before SQLite opens anything, a database this process could not write: a read-only
+ * file, a stale read-only `-wal` or `-shm` beside it (SQLite would report the database itself as
+ * read-only), or a directory where the `-wal` and `-shm` files cannot be created. SQLite
+ * otherwise falls back to a read-only open and fails later with a less helpful error.
+ */
+function requireWritable(file: string): void {
+  const dir = dirname(file);
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (error) {
+    throw new DatabaseError(
+      `cannot create the directory ${dir} for database ${file}: ${(error as Error).message}; create it (or fix its parent's permissions), or point --db elsewhere. Nothing was changed`,
+      { file, path: dir },
+    );
+  }
+  if (existsSync(file) && !writable(file)) {
+    throw new DatabaseError(
+      `database ${file} is read-only: this user may not write it; make it writable (e.g. \`chmod u+w ${file}\`) and retry. Nothing was changed`,
+      { file, path: file },
+    );
+  }
+  for (const suffix of ["-wal", "-shm"]) {
+    const path = `${file}${suffix}`;
+    if (existsSync(path) && !writable(path)) {
+      throw new DatabaseError(
+        `database ${file} cannot be written: ${path} beside it is read-only (left by a read-only open or another user); make it writable (e.g. \`chmod u+w ${path}\`) and retry. Nothing was changed`,
+        { file, path },
+      );
+    }
+  }
+  if (!writable(dir, constants.W_OK | constants.X_OK)) {
+    throw new DatabaseError(
+      `database ${file} cannot be written: its directory ${dir} is read-only, and SQLite creates its -wal and -shm files there; make the directory writable (e.g. \`chmod u+w ${dir}\`) or point --db elsewhere. Nothing was changed`,
+      { file, path: dir },
     );
   }
 }

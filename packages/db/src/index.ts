@@ -7,7 +7,12 @@ export {
   schemaVersion,
   writeTransaction,
 } from "./connection.js";
-export { DatabaseError, toDatabaseError } from "./errors.js";
+export {
+  BUSY_TIMEOUT_ENV,
+  DatabaseError,
+  type DatabaseErrorContext,
+  toDatabaseError,
+} from "./errors.js";
 export { SCHEMA_VERSION } from "./migrations.js";
 export { statement } from "./statements.js";
 export * from "./stores/agents.js";

@@ -20,6 +20,23 @@ function setup() {
 }
 
 describe("GitRepo", () => {
+  it("a stale ref lock: lockFiles finds it, and updateRef fails naming it with the ref unmoved", async () => {
+    const { repo, g } = setup();
+    const previous = git(repo, "rev-parse", "main");
+    const next = commitFile(repo, "x.txt", "x\n", "x");
+    git(repo, "update-ref", "refs/heads/main", previous);
+    const lock = join(repo, ".git", "refs", "heads", "main.lock");
+    writeFileSync(lock, "");
+    writeFileSync(join(repo, ".git", "index.lock"), "");
+    expect(await g.lockFiles(repo, { index: false, branch: "main" })).toEqual([lock]);
+    expect(await g.lockFiles(repo, { index: true })).toEqual([join(repo, ".git", "index.lock")]);
+    const error = await g.updateRef("refs/heads/main", next, previous, "test").catch((e) => e);
+    expect(error).toBeInstanceOf(GitError);
+    expect(error.message).toContain(`git's lock file ${lock} exists`);
+    expect(error.details).toMatchObject({ ref: "refs/heads/main", lock_file: lock });
+    expect(git(repo, "rev-parse", "main")).toBe(previous);
+  });
+
   it("adds a worktree on a new local branch that tracks nothing, and lists it", async () => {
     const { repo, root, g } = setup();
     const path = await g.addWorktree({

@@ -142,11 +142,56 @@ export class GitRepo {
 
   /** Runs ref updates as one all-or-nothing transaction (`update-ref --stdin`); false if refused. */
   private async refTransaction(lines: readonly string[], reason: string): Promise<boolean> {
-    const r = await this.run(["update-ref", "--stdin", "-m", reason], {
+    return (await this.tryRefTransaction(lines, reason)).exitCode === 0;
+  }
+
+  private tryRefTransaction(lines: readonly string[], reason: string): Promise<RunResult> {
+    return this.run(["update-ref", "--stdin", "-m", reason], {
       input: `start\n${lines.join("\n")}\nprepare\ncommit\n`,
       ok: [1, 128],
     });
-    return r.exitCode === 0;
+  }
+
+  /**
+   * Lock files git left behind that would make updating a worktree's index (`index.lock`) or
+   * a branch (`refs/heads/<branch>.lock`) fail: the ones that exist, as absolute paths. A lock
+   * file is either held by a running git process or stale (a git process crashed).
+   */
+  async lockFiles(
+    worktree: string,
+    options: { index: boolean; branch?: string },
+  ): Promise<string[]> {
+    const paths = options.index ? ["index.lock"] : [];
+    if (options.branch !== undefined) {
+      paths.push(`refs/heads/${requireBranchName(options.branch)}.lock`);
+    }
+    if (paths.length === 0) return [];
+    const r = await this.run(["rev-parse", ...paths.flatMap((p) => ["--git-path", p])], {
+      cwd: worktree,
+    });
+    return r.stdout
+      .split("\n")
+      .map((line) => line.trim())
+      .filter((line) => line.length > 0)
+      .map((line) => resolve(worktree, line))
+      .filter((file) => existsSync(file));
+  }
+
+  /**
+   * Why a checkout could not be moved from `from` to `to` as `fastForwardCheckout` would
+   * (e.g. an untracked file in the way), or undefined when it could: a dry run that changes
+   * nothing.
+   */
+  async fastForwardRefusal(
+    worktree: string,
+    from: string,
+    to: string,
+  ): Promise<string | undefined> {
+    const r = await this.run(["read-tree", "-n", "-m", "-u", from, to], {
+      cwd: worktree,
+      ok: [1, 128],
+    });
+    return r.exitCode === 0 ? undefined : r.stderr.trim() || `git read-tree exit ${r.exitCode}`;
   }
 
   /** The commit a local branch points at, or undefined when the branch does not exist. */
@@ -387,10 +432,22 @@ export class GitRepo {
     if (!isObjectId(next) || !isObjectId(previous)) {
       throw new GitError("updateRef takes object ids", { next, previous });
     }
-    if (await this.refTransaction([`update ${ref} ${next} ${previous}`], reason)) return true;
+    const r = await this.tryRefTransaction([`update ${ref} ${next} ${previous}`], reason);
+    if (r.exitCode === 0) return true;
     const now = await this.resolveCommit(ref);
     if (now !== previous) return false;
-    throw new GitError(`git update-ref ${ref} from ${previous} to ${next} failed`, { ref });
+    const stderr = r.stderr.trim();
+    const lock = /Unable to create '([^']+\.lock)': File exists/.exec(stderr)?.[1];
+    if (lock) {
+      throw new GitError(
+        `cannot move ${ref}: git's lock file ${lock} exists (another git process is running, or one crashed); if no git process is running, remove ${lock} and retry. Nothing was changed`,
+        { ref, lock_file: lock, stderr },
+      );
+    }
+    throw new GitError(
+      `git update-ref ${ref} from ${previous} to ${next} failed: ${stderr || "no output"}`,
+      { ref, stderr },
+    );
   }
 
   /**

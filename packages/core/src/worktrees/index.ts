@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync, statfsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { WorktreeRow, WorktreeStatus } from "@orchestrator/db";
 import {
@@ -50,13 +50,42 @@ function worktreePathFor(l: Layout, taskId: string): string {
 
 const samePath = (a: string, b: string) => realPath(a) === realPath(b);
 
+/** Below this much free space, a git command that failed writing files is blamed on a full disk. */
+const NEARLY_FULL_BYTES = 1024 * 1024;
+
+/** Bytes free for this user on the file system holding `dir`, or undefined when unknown. */
+function freeBytes(dir: string): number | undefined {
+  try {
+    const s = statfsSync(dir);
+    return s.bavail * s.bsize;
+  } catch {
+    return undefined;
+  }
+}
+
 function entryFor(entries: readonly WorktreeEntry[], path: string): WorktreeEntry | undefined {
   return entries.find((e, i) => i > 0 && samePath(e.path, path));
 }
 
-/** Creates the integration branch from the default branch when it does not exist yet. */
+/**
+ * Creates the integration branch from the default branch when it does not exist yet. One the
+ * orchestrator already worked with (worktrees made from it or merged into it) that is gone was
+ * deleted by hand: it is never silently made again from the default branch, which would drop
+ * every merge it held.
+ */
 async function ensureIntegrationBranch(o: Orchestrator, l: Layout, name: string): Promise<void> {
   if (await l.repo.branchCommit(name)) return;
+  const use = o.worktrees.integrationUse(name);
+  if (use.worktrees > 0) {
+    const restore = use.last_merge_commit
+      ? `restore it at its last merge (\`git branch ${name} ${use.last_merge_commit}\`)`
+      : `restore it (\`git branch ${name} <commit>\`)`;
+    throw new OrchestratorError(
+      "GitError",
+      `the integration branch ${name} is gone (deleted by hand?), but ${use.worktrees} worktree${use.worktrees === 1 ? " was" : "s were"} made from or merged into it; it was not made again from the default branch. ${restore}, then retry. Nothing was changed`,
+      { branch: name, worktrees: use.worktrees, last_merge_commit: use.last_merge_commit },
+    );
+  }
   const from = await l.repo.defaultBranch();
   if (await l.repo.createBranch(name, from)) {
     o.write(() => o.record({ kind: "integration_branch_created", detail: { branch: name, from } }));
@@ -117,6 +146,13 @@ export async function createWorktree(
     if (row) {
       const entry = entryFor(entries, row.worktree_path);
       if (entry && existsSync(row.worktree_path) && entry.prunable === null) {
+        if (!(await l.repo.branchCommit(row.branch))) {
+          throw new OrchestratorError(
+            "GitError",
+            `branch ${row.branch} of task ${taskId} is gone (deleted by hand?), but its worktree ${row.worktree_path} is still there, its files on no branch; it cannot be used. Copy what you need from it, then remove it with \`worktrees cleanup --task-id ${taskId} --force\` and create it again`,
+            { task_id: taskId, branch: row.branch, worktree_path: row.worktree_path },
+          );
+        }
         if (options.reuse) {
           linkAssignment(o, taskId, row.worktree_path, row.branch);
           return { task_id: taskId, branch: row.branch, worktree_path: row.worktree_path };
@@ -173,6 +209,19 @@ export async function createWorktree(
       await l.repo.addWorktree({ root: l.root, path: target, branch: row?.branch ?? branch, base });
     } catch (error) {
       if (!row) await repairCreates(o, l, await l.repo.listWorktrees(), taskId);
+      const free = freeBytes(l.root);
+      if (free !== undefined && free < NEARLY_FULL_BYTES) {
+        throw new OrchestratorError(
+          "GitError",
+          `cannot create the worktree ${target} for task ${taskId}: the disk holding ${l.root} is full (${free} bytes free); the half-made worktree was removed. Free space there and retry`,
+          {
+            task_id: taskId,
+            worktree_path: target,
+            free_bytes: free,
+            git_error: (error as Error).message,
+          },
+        );
+      }
       throw error;
     }
     o.write(() => {
@@ -319,23 +368,33 @@ export async function mergeWorktree(
     if (row.branch === into) {
       throw invalidInput(`cannot merge ${row.branch} into itself`, { branch: row.branch });
     }
+    await refuseLocks(l, into);
     await ensureIntegrationBranch(o, l, into);
+    await requireTaskBranch(l, row);
     const checkouts = await cleanCheckoutsOf(l, into);
 
     const message = `merge: complete ${taskId}`;
-    const result = await l.repo.mergeNoFf({
-      into,
-      branch: row.branch,
-      message,
-      beforeUpdate: (commit) => {
-        o.write(() =>
-          o.worktrees.transition(row.id, ["active", "conflict", "merging"], "merging", o.now(), {
-            merge_target: into,
-            merge_commit: commit,
-          }),
-        );
-      },
-    });
+    let result: Awaited<ReturnType<GitRepo["mergeNoFf"]>>;
+    try {
+      result = await l.repo.mergeNoFf({
+        into,
+        branch: row.branch,
+        message,
+        beforeUpdate: async (commit, previous) => {
+          await refuseBlockedCheckouts(l, into, checkouts, previous, commit);
+          o.write(() =>
+            o.worktrees.transition(row.id, ["active", "conflict", "merging"], "merging", o.now(), {
+              merge_target: into,
+              merge_commit: commit,
+            }),
+          );
+        },
+      });
+    } catch (error) {
+      // The ref did not move (or the merge landed): settle a `merging` record now, not later.
+      await repairMerges(o, l).catch(() => undefined);
+      throw error;
+    }
 
     if (result.status === "conflict") {
       recordConflict(o, row, into, result.conflicts);
@@ -354,6 +413,58 @@ export async function mergeWorktree(
     finishMerge(o, row, into, commit, outOfStep);
     return { task_id: taskId, status: "merged", merge_commit: commit, conflicts: [] };
   });
+}
+
+/**
+ * Refuses (changing nothing) a merge git could not finish because of a lock file: the
+ * integration branch's `refs/heads/<branch>.lock`, or the `index.lock` of a checkout of it
+ * (its files are brought into step with the branch after the merge).
+ */
+async function refuseLocks(l: Layout, branch: string): Promise<void> {
+  const locks = await l.repo.lockFiles(l.repo.dir, { index: false, branch });
+  for (const e of await l.repo.listWorktrees()) {
+    if (e.branch !== branch || e.bare || e.prunable !== null || !existsSync(e.path)) continue;
+    locks.push(...(await l.repo.lockFiles(e.path, { index: true })));
+  }
+  if (locks.length === 0) return;
+  throw new OrchestratorError(
+    "GitError",
+    `git's lock file ${locks.join(", ")} exists, so the integration branch ${branch} cannot be merged into safely: another git process is running, or one crashed and left it. If no git process is running, remove ${locks.length === 1 ? "it" : "them"} (\`rm ${locks.join(" ")}\`) and merge again. Nothing was changed`,
+    { branch, lock_files: locks },
+  );
+}
+
+/** Refuses a merge whose task branch is gone (deleted by hand), saying what is left of it. */
+async function requireTaskBranch(l: Layout, row: WorktreeRow): Promise<void> {
+  if (await l.repo.branchCommit(row.branch)) return;
+  const there = existsSync(row.worktree_path);
+  throw new OrchestratorError(
+    "GitError",
+    `branch ${row.branch} of task ${row.task_id} is gone (deleted by hand?), so there is nothing to merge. ${there ? `Its worktree ${row.worktree_path} still holds its files, on no branch: copy what you need, then remove it with \`worktrees cleanup --task-id ${row.task_id} --force\`` : `Remove the record with \`worktrees cleanup --task-id ${row.task_id}\``} and start the task again. Nothing was changed`,
+    { task_id: row.task_id, branch: row.branch, worktree_path: row.worktree_path },
+  );
+}
+
+/**
+ * Refuses (before the integration branch moves) a merge whose result could not be written into
+ * a checkout of the branch, e.g. because an untracked file there is in the way.
+ */
+async function refuseBlockedCheckouts(
+  l: Layout,
+  branch: string,
+  checkouts: readonly string[],
+  previous: string,
+  commit: string,
+): Promise<void> {
+  for (const path of checkouts) {
+    const refusal = await l.repo.fastForwardRefusal(path, previous, commit);
+    if (refusal === undefined) continue;
+    throw new OrchestratorError(
+      "GitError",
+      `the integration branch ${branch} is checked out at ${path}, and the merge could not be written there: ${refusal.split("\n")[0]}; move those files away (or check out another branch there), then merge again. Nothing was changed`,
+      { branch, checkout: path, git_error: refusal },
+    );
+  }
 }
 
 /** Worktrees with `branch` checked out; refuses (changing nothing) when one has uncommitted work. */
@@ -623,6 +734,9 @@ async function removeOne(
       await l.repo.removeWorktree(l.root, row.worktree_path, { force });
     } catch (error) {
       if (force) throw error;
+      if (tip === undefined) {
+        return `branch ${row.branch} is gone (deleted by hand?), and its worktree ${row.worktree_path} still holds files that are on no branch; copy what you need, then remove it with --force`;
+      }
       return `the worktree has uncommitted or untracked changes (git refused to remove it); commit or discard them, or use --force`;
     }
   }

@@ -78,13 +78,7 @@ export async function withLock<T>(
   let delay = 5;
   for (;;) {
     const taken = tryTake(o, name, options.leaseMs ?? DEFAULT_LEASE_MS);
-    if (typeof taken === "string") {
-      try {
-        return await fn();
-      } finally {
-        o.write(() => o.locks.release(name, taken));
-      }
-    }
+    if (typeof taken === "string") return runHolding(o, name, taken, fn);
     if (Date.now() > deadline) {
       throw new OrchestratorError(
         "GitError",
@@ -105,11 +99,33 @@ export async function ifUnlocked<T>(
 ): Promise<T | undefined> {
   const taken = tryTake(o, name, DEFAULT_LEASE_MS);
   if (typeof taken !== "string") return undefined;
+  return runHolding(o, name, taken, fn);
+}
+
+/**
+ * Runs fn, then releases the lock. When fn failed and the release fails too (the database
+ * locked or full meanwhile), fn's error is the one reported: it says what went wrong; the
+ * lock row left behind is taken over once this process has exited.
+ */
+async function runHolding<T>(
+  o: Orchestrator,
+  name: string,
+  taken: string,
+  fn: () => Promise<T>,
+): Promise<T> {
+  let result: T;
   try {
-    return await fn();
-  } finally {
-    o.write(() => o.locks.release(name, taken));
+    result = await fn();
+  } catch (error) {
+    try {
+      o.write(() => o.locks.release(name, taken));
+    } catch {
+      // fn's error says more than the release's.
+    }
+    throw error;
   }
+  o.write(() => o.locks.release(name, taken));
+  return result;
 }
 
 export interface HeldLock {

@@ -110,6 +110,24 @@ export class WorktreeStore {
     );
   }
 
+  /**
+   * How the orchestrator has used `branch` as an integration branch: how many worktrees were
+   * made from it or merged into it, and the last merge commit written onto it.
+   */
+  integrationUse(branch: string): { worktrees: number; last_merge_commit: string | null } {
+    return statement<
+      [string, string, string],
+      { worktrees: number; last_merge_commit: string | null }
+    >(
+      this.db,
+      `SELECT count(*) AS worktrees,
+              (SELECT merge_commit FROM git_worktree_tracker
+                WHERE merge_target = ? AND merge_commit IS NOT NULL
+                ORDER BY updated_at DESC, id DESC LIMIT 1) AS last_merge_commit
+         FROM git_worktree_tracker WHERE base_branch = ? OR merge_target = ?`,
+    ).get(branch, branch, branch)!;
+  }
+
   /** Rows in these statuses (default: the live ones), by task id. */
   list(statuses: readonly WorktreeStatus[] = LIVE_WORKTREE_STATUSES): WorktreeRow[] {
     const placeholders = statuses.map(() => "?").join(", ");
