@@ -2,9 +2,9 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openDatabase, SCHEMA_VERSION, writeTransaction } from "@orchestrator/db";
+import { MIGRATIONS, openDatabase, SCHEMA_VERSION, writeTransaction } from "@orchestrator/db";
 import Database from "better-sqlite3";
-import type { ArtifactRef, ArtifactStore } from "./artifacts.js";
+import { type ArtifactRef, type ArtifactStore, SizeLimitError } from "./artifacts.js";
 import { readSingleFile } from "./zip.js";
 
 /** The file inside every database artifact. */
@@ -60,7 +60,8 @@ export async function findNewestDatabase(store: ArtifactStore, base: string): Pr
 /**
  * Checks an artifact's archive and writes its database to `dbPath`, or throws DatabaseRejected:
  * it must be a zip holding exactly `orchestrator.db`, within `maxBytes`, starting with the SQLite
- * header. Only then is it opened (read-only) for an integrity check and its schema version.
+ * header. Only then is it opened (read-only, schema untrusted) for SQLite's quick_check, its
+ * schema version and its schema.
  */
 export function installDatabase(
   zip: Buffer,
@@ -94,6 +95,32 @@ export function installDatabase(
   checkDatabase(dbPath, nativeBinding, label);
 }
 
+/** The schema objects (tables, indexes, triggers, views) the migrations up to `version` create. */
+function expectedSchema(version: number, nativeBinding: string | undefined): Map<string, string> {
+  const db = new Database(":memory:", nativeBinding ? { nativeBinding } : {});
+  try {
+    for (let v = 0; v < version; v++) db.exec(MIGRATIONS[v]!);
+    return schemaOf(db);
+  } finally {
+    db.close();
+  }
+}
+
+function schemaOf(db: Database.Database): Map<string, string> {
+  const rows = db
+    .prepare(
+      "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+    )
+    .all() as { type: string; name: string; tbl_name: string; sql: string | null }[];
+  return new Map(rows.map((r) => [`${r.type} ${r.name}`, `${r.tbl_name}\n${r.sql ?? ""}`]));
+}
+
+/**
+ * Opens the restored file read-only, with the schema untrusted, and refuses it unless SQLite's
+ * quick_check passes, its schema version is one this orchestrator knows, and its tables, indexes,
+ * triggers and views are exactly those the migrations create for that version (no extra trigger
+ * or view can ride along into the commands that open it next).
+ */
 function checkDatabase(dbPath: string, nativeBinding: string | undefined, label: string): void {
   let db: Database.Database | undefined;
   try {
@@ -102,19 +129,31 @@ function checkDatabase(dbPath: string, nativeBinding: string | undefined, label:
       fileMustExist: true,
       ...(nativeBinding ? { nativeBinding } : {}),
     });
+    db.pragma("trusted_schema = OFF");
     const check = db.pragma("quick_check", { simple: true });
     if (check !== "ok") throw new Error(`integrity check: ${String(check)}`);
     const version = db.pragma("user_version", { simple: true }) as number;
     if (version < 1 || version > SCHEMA_VERSION) {
       throw new Error(`schema version ${version}; this orchestrator reads 1 to ${SCHEMA_VERSION}`);
     }
-    const meta = db
-      .prepare(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'orchestrator_meta'",
-      )
-      .pluck()
-      .get();
-    if (meta !== 1) throw new Error("it is not an orchestrator database");
+    const actual = schemaOf(db);
+    if (!actual.has("table orchestrator_meta"))
+      throw new Error("it is not an orchestrator database");
+    const expected = expectedSchema(version, nativeBinding);
+    const differ = [...new Set([...expected.keys(), ...actual.keys()])]
+      .filter((k) => expected.get(k) !== actual.get(k))
+      .sort();
+    if (differ.length > 0) {
+      throw new Error(
+        `its schema is not the orchestrator's schema version ${version}: ${differ
+          .slice(0, 5)
+          .map(
+            (k) =>
+              `${k} ${expected.has(k) ? (actual.has(k) ? "differs" : "missing") : "unexpected"}`,
+          )
+          .join(", ")}${differ.length > 5 ? `, and ${differ.length - 5} more` : ""}`,
+      );
+    }
   } catch (error) {
     db?.close();
     db = undefined;
@@ -168,7 +207,17 @@ export async function restoreDatabase(options: {
     options.log(
       `restoring artifact ${newest.id} (${newest.name}, run ${newest.runId}, ${newest.size} bytes)`,
     );
-    const file = await store.download(newest, dir);
+    let file: string;
+    try {
+      file = await store.download(newest, dir, maxBytes);
+    } catch (error) {
+      if (!(error instanceof SizeLimitError)) throw error;
+      throw new StateError(
+        "DatabaseRejected",
+        `artifact ${newest.id} (${newest.name}) is refused: ${error.message} (max-db-size)`,
+        { artifact_id: newest.id },
+      );
+    }
     if (statSync(file).size > maxBytes) {
       throw new StateError(
         "DatabaseRejected",

@@ -8,7 +8,7 @@ export {
   writeTransaction,
 } from "./connection.js";
 export { DatabaseError, toDatabaseError } from "./errors.js";
-export { SCHEMA_VERSION } from "./migrations.js";
+export { MIGRATIONS, SCHEMA_VERSION } from "./migrations.js";
 export { statement } from "./statements.js";
 export * from "./stores/agents.js";
 export * from "./stores/assignments.js";
