@@ -399,6 +399,56 @@ describe("a hostile database artifact is refused before any command opens it, an
     expectTokenNeverWritten(r);
   });
 
+  it("db-artifact-id: a database artifact uploaded after the expected one (e.g. by an agent job of the run) is refused", async () => {
+    const ws = tempRepo();
+    const runId = nextRun++;
+    const plan = await step(
+      { command: "tasks", action: "add", args: "a", title: "A", init: "true" },
+      { workspace: ws, runId },
+    );
+    expect(plan.status, plan.stdout).toBe(0);
+    expect(plan.outputs["db-artifact-id"]).toBe(plan.outputs["artifact-id"]);
+    // A job of the same run uploads a well-formed database of its own.
+    server.addArtifact({ name: "orchestrator-db-b", runId, data: databaseZip() });
+    const before = server.artifacts.size;
+    const seen = server.requests.length;
+    const collect = await step(
+      {
+        command: "tasks",
+        action: "complete",
+        args: "a",
+        "db-artifact-id": plan.outputs["db-artifact-id"]!,
+      },
+      { workspace: ws, runId },
+    );
+    expect(collect.status).toBe(1);
+    expect(collect.outputs["error-code"]).toBe("DatabaseConflict");
+    expect(collect.stdout).toMatch(
+      new RegExp(
+        `not artifact ${plan.outputs["db-artifact-id"]} \\(db-artifact-id\\).*nothing was restored`,
+      ),
+    );
+    expect(server.artifacts.size).toBe(before);
+    expect(twirpUploads(seen)).toHaveLength(0);
+    expect(server.requests.slice(seen).some((q) => q.url.startsWith("/blob/download/"))).toBe(
+      false,
+    );
+    // Without the forged one, the expected artifact is restored.
+    server.artifacts.delete(Math.max(...server.artifacts.keys()));
+    const ok = await step(
+      {
+        command: "tasks",
+        action: "complete",
+        args: "a",
+        "db-artifact-id": plan.outputs["db-artifact-id"]!,
+      },
+      { workspace: ws, runId },
+    );
+    expect(ok.status, ok.stdout).toBe(0);
+    expect(ok.outputs["restored-artifact-id"]).toBe(plan.outputs["db-artifact-id"]);
+    expect(ok.outputs["db-artifact-id"]).toBe(ok.outputs["artifact-id"]);
+  });
+
   it("the same database, unharmed, is restored: the refusals above are about their flaws", async () => {
     server.addArtifact({ name: "orchestrator-db", runId: 1, data: databaseZip() });
     const seen = server.requests.length;

@@ -218,6 +218,13 @@ describe("workflow security rules", () => {
     // Failures are journaled by the trusted job, never by the one that ran the agent.
     expect(steps(jobs.agent).some((s) => THIS_ACTION.test(String(s.uses)))).toBe(false);
     expect(jobs.collect.needs).toContain("publish");
+    // collect restores exactly the database the plan job left (an agent job could upload one).
+    expect(jobs.plan.outputs["db-artifact-id"]).toBe(expr("steps.assign.outputs.db-artifact-id"));
+    for (const s of steps(jobs.collect).filter((x) => THIS_ACTION.test(String(x.uses)))) {
+      expect(s.with["db-artifact-id"]).toMatch(
+        /^\$\{\{ (needs\.plan|steps\.collect)\.outputs\.db-artifact-id \}\}$/,
+      );
+    }
   });
 
   it("pr-merged.yml: pull_request only, branches of this repository, the base branch checked out", () => {

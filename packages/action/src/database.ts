@@ -176,6 +176,8 @@ export async function restoreDatabase(options: {
   dbPath: string;
   maxBytes: number;
   init: boolean;
+  /** The artifact that must be the newest (input db-artifact-id), from a trusted earlier job. */
+  expectedId?: number | undefined;
   nativeBinding: string | undefined;
   log: (line: string) => void;
 }): Promise<Restored> {
@@ -183,6 +185,13 @@ export async function restoreDatabase(options: {
   const { newest, ignored } = await findNewestDatabase(store, base);
   for (const i of ignored)
     options.log(`ignored artifact ${i.artifact.id} (${i.artifact.name}): ${i.reason}`);
+  if (options.expectedId !== undefined && newest?.id !== options.expectedId) {
+    throw new StateError(
+      "DatabaseConflict",
+      `the newest database artifact is ${newest ? `${newest.id} (${newest.name}, run ${newest.runId})` : "missing"}, not artifact ${options.expectedId} (db-artifact-id), the one this step was told to restore. Another job uploaded a database in between: a job of this run that should not (an agent job can upload artifacts to its run), or a workflow outside the \`orchestrator-db\` concurrency group; nothing was restored.${newest ? ` Unless you know where artifact ${newest.id} came from, delete it before the next run restores it as the newest` : ""}`,
+      { expected_artifact_id: options.expectedId, newest_artifact_id: newest?.id ?? null },
+    );
+  }
   if (!newest) {
     if (options.init) {
       options.log(`no artifact named ${base}: starting a fresh database (init: true)`);

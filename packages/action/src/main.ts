@@ -70,6 +70,7 @@ interface Step {
 interface Settings {
   inputs: Map<string, string>;
   base: string;
+  expectedId: number | undefined;
   init: boolean;
   journal: boolean;
   retentionDays: number;
@@ -103,6 +104,11 @@ function settings(env: NodeJS.ProcessEnv): Settings {
       `db-artifact ${JSON.stringify(base)} must be letters, digits, '.', '_' or '-'`,
     );
   }
+  const expected = inputs.get("db-artifact-id");
+  const expectedId = expected === undefined ? undefined : Number(expected);
+  if (expectedId !== undefined && (!Number.isSafeInteger(expectedId) || expectedId <= 0)) {
+    throw new InputError(`db-artifact-id ${JSON.stringify(expected)} must be an artifact id`);
+  }
   const retentionDays = Number(inputs.get("retention-days") ?? "90");
   if (!Number.isInteger(retentionDays) || retentionDays < 1 || retentionDays > 90) {
     throw new InputError("retention-days must be a whole number of days from 1 to 90");
@@ -114,6 +120,7 @@ function settings(env: NodeJS.ProcessEnv): Settings {
   return {
     inputs,
     base,
+    expectedId,
     init: parseBoolean("init", inputs.get("init")),
     journal: parseBoolean("journal", inputs.get("journal")),
     summary: parseBoolean("summary", inputs.get("summary"), true),
@@ -323,6 +330,7 @@ async function databaseStep(
       dbPath,
       maxBytes: st.maxBytes,
       init: st.init,
+      expectedId: st.expectedId,
       nativeBinding: st.binding,
       log: core.info,
     }),
@@ -378,6 +386,7 @@ async function databaseStep(
     );
     setOutput("generation", String(saved.generation));
     setOutput("artifact-id", String(saved.artifact.id));
+    setOutput("db-artifact-id", String(saved.artifact.id));
   } else {
     database.push(
       step.save
@@ -385,6 +394,7 @@ async function databaseStep(
         : "Not uploaded: the command failed, so nothing changed.",
     );
     setOutput("generation", String(restored.generation));
+    setOutput("db-artifact-id", String(restored.artifact?.id ?? ""));
   }
   if (step.afterSave) step.afterSave();
   return step;
