@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { writeZip } from "../packages/action/src/zip.js";
 import { runStep, type StepOptions, type StepResult } from "./helpers/action.js";
 import { tempRepo } from "./helpers/git.js";
-import { type Fault, GitHubServer } from "./helpers/github-server.js";
+import { type Fault, GitHubServer, REPOSITORY_ID } from "./helpers/github-server.js";
 import { tempDir } from "./helpers/tmp.js";
 
 /**
@@ -447,6 +447,31 @@ describe("a hostile database artifact is refused before any command opens it, an
     expect(ok.status, ok.stdout).toBe(0);
     expect(ok.outputs["restored-artifact-id"]).toBe(plan.outputs["db-artifact-id"]);
     expect(ok.outputs["db-artifact-id"]).toBe(ok.outputs["artifact-id"]);
+  });
+
+  it("a journal uploaded by a fork's pull request run (or of unknown origin) is refused by collect", async () => {
+    const ws = tempRepo();
+    const runId = nextRun++;
+    const init = await step(
+      { command: "tasks", action: "add", args: "a", title: "A", init: "true" },
+      { workspace: ws },
+    );
+    expect(init.status, init.stdout).toBe(0);
+    const journal = await step(
+      { command: "tasks", action: "complete", args: "a", journal: "true", "journal-key": "a" },
+      { workspace: ws, runId, job: "publish" },
+    );
+    expect(journal.status, journal.stdout).toBe(0);
+    const uploaded = [...server.artifacts.values()].find((a) => a.runId === runId)!;
+    uploaded.headRepositoryId = REPOSITORY_ID + 1;
+    const collected = await step({ command: "collect" }, { workspace: ws, runId });
+    expect(collected.status).toBe(1);
+    expect(collected.outputs["error-code"]).toBe("JournalRejected");
+    expect(collected.result).toMatchObject({
+      applied: 0,
+      rejected_journals: [{ reason: expect.stringMatching(/fork's pull request/) }],
+    });
+    expectTokenNeverWritten(collected);
   });
 
   it("the same database, unharmed, is restored: the refusals above are about their flaws", async () => {

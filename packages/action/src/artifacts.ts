@@ -14,7 +14,10 @@ export interface ArtifactRef {
   expired: boolean;
   /** The workflow run that uploaded it. */
   runId: number | undefined;
-  /** Uploaded by a run of a fork's pull request: never trusted with the database. */
+  /**
+   * Uploaded by a run of a fork's pull request, or by a run whose origin the listing does not
+   * say: never trusted with the database or a journal.
+   */
   fromFork: boolean;
   headBranch: string | undefined;
 }
@@ -62,10 +65,12 @@ export function fromRest(a: RestArtifact): ArtifactRef {
     createdAt: a.created_at ?? "",
     expired: a.expired,
     runId: run?.id,
-    fromFork:
-      run?.head_repository_id !== undefined &&
-      run.repository_id !== undefined &&
-      run.head_repository_id !== run.repository_id,
+    // Fails closed: without both repository ids the artifact's origin is unknown.
+    fromFork: !(
+      typeof run?.head_repository_id === "number" &&
+      typeof run.repository_id === "number" &&
+      run.head_repository_id === run.repository_id
+    ),
     headBranch: run?.head_branch ?? undefined,
   };
 }

@@ -48,7 +48,10 @@ export async function findNewestDatabase(store: ArtifactStore, base: string): Pr
       seen.add(a.id);
       if (a.expired) continue;
       if (a.fromFork) {
-        ignored.push({ artifact: a, reason: "uploaded by a run of a fork's pull request" });
+        ignored.push({
+          artifact: a,
+          reason: "uploaded by a run of a fork's pull request (or of unknown origin)",
+        });
         continue;
       }
       if (!newest || a.id > newest.id) newest = a;

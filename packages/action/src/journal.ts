@@ -211,6 +211,8 @@ export async function collectJournals(options: {
   try {
     for (const artifact of artifacts.sort((a, b) => a.id - b.id)) {
       try {
+        if (artifact.fromFork)
+          throw new Error("uploaded by a run of a fork's pull request (or of unknown origin)");
         if (artifact.size > JOURNAL_MAX_BYTES)
           throw new Error(`${artifact.size} bytes, above ${JOURNAL_MAX_BYTES}`);
         const dir = join(work, String(artifact.id));
