@@ -46,13 +46,15 @@ function expectTokenNeverWritten(r: StepResult): void {
   const secret = server.token.slice("ghs_".length);
   const base64 = Buffer.from(server.token).toString("base64").slice(0, 24);
   const rest = lines.slice(1).join("\n");
+  // Any 10 characters of it in a row: a token cut in two must not leave a piece behind either.
+  const pieces = Array.from({ length: secret.length - 9 }, (_, i) => secret.slice(i, i + 10));
   for (const [where, text] of [
     ["stdout", rest],
     ["stderr", r.stderr],
     ["GITHUB_STEP_SUMMARY", r.summary],
     ["GITHUB_OUTPUT", JSON.stringify(r.outputs)],
   ] as const) {
-    expect(text, `${where} holds the token`).not.toContain(secret);
+    for (const piece of pieces) expect(text, `${where} holds the token`).not.toContain(piece);
     expect(text, `${where} holds the token, base64-encoded`).not.toContain(base64);
   }
 }
@@ -113,6 +115,15 @@ describe("the token is masked and never written, whatever GitHub answers", () =>
           headers: echo(),
         }),
         /GitHub answered 500: internal error for Authorization: token \*\*\*/,
+        {},
+      ],
+      [
+        "422 listing artifacts, a long message whose cut would go through the token",
+        () => ({
+          status: 422,
+          body: JSON.stringify({ message: `${"x".repeat(480)} ${server.token} and more` }),
+        }),
+        /GitHub answered 422: x{480} \*\*\* and more/,
         {},
       ],
       [

@@ -3,6 +3,7 @@ import { dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { DefaultArtifactClient } from "@actions/artifact";
 import { getOctokit } from "@actions/github";
+import { Redactor } from "./redact.js";
 
 /** One workflow artifact as the REST API lists it. */
 export interface ArtifactRef {
@@ -82,15 +83,22 @@ export class SizeLimitError extends Error {
 
 /**
  * An error of GitHub's API or blob storage, said in our words: what was asked, the HTTP status
- * and the server's own message. (The token may be in that message when a server echoes it: the
- * action redacts every text it writes.)
+ * and the server's own message, with `clean` (the redaction of the token, which a server may echo)
+ * applied before anything is shortened.
  */
-export function apiError(what: string, error: unknown): Error {
+export function apiError(
+  what: string,
+  error: unknown,
+  clean: (text: string) => string = (text) => text,
+): Error {
   const e = error as { status?: unknown; message?: unknown; cause?: unknown };
   const status = typeof e?.status === "number" ? e.status : undefined;
-  const message = typeof e?.message === "string" ? e.message : String(error);
+  // Redacted before it is shortened: a cut through the token would leave a piece no filter knows.
+  const message = clean(typeof e?.message === "string" ? e.message : String(error));
   const cause =
-    e?.cause instanceof Error && e.cause.message !== message ? ` (${e.cause.message})` : "";
+    e?.cause instanceof Error && clean(e.cause.message) !== message
+      ? ` (${clean(e.cause.message).slice(0, 200)})`
+      : "";
   const hint =
     status === 401
       ? "; the github-token is invalid or expired"
@@ -115,6 +123,7 @@ const MAX_RUN_PAGES = 10;
 export class GitHubArtifactStore implements ArtifactStore {
   private readonly octokit;
   private readonly client = new DefaultArtifactClient();
+  private readonly redactor = new Redactor();
 
   constructor(
     token: string,
@@ -122,6 +131,11 @@ export class GitHubArtifactStore implements ArtifactStore {
     private readonly repo: string,
   ) {
     this.octokit = getOctokit(token);
+    this.redactor.add(token);
+  }
+
+  private error(what: string, error: unknown): Error {
+    return apiError(what, error, (text) => this.redactor.text(text));
   }
 
   async listByName(name: string): Promise<ArtifactRef[]> {
@@ -136,7 +150,7 @@ export class GitHubArtifactStore implements ArtifactStore {
         });
         return data as { total_count: number; artifacts: RestArtifact[] };
       } catch (error) {
-        throw apiError(`listing the artifacts named ${name}`, error);
+        throw this.error(`listing the artifacts named ${name}`, error);
       }
     };
     const first = await page(1);
@@ -158,7 +172,7 @@ export class GitHubArtifactStore implements ArtifactStore {
           { owner: this.owner, repo: this.repo, run_id: runId, per_page: PER_PAGE, page: n },
         ));
       } catch (error) {
-        throw apiError(`listing the artifacts of run ${runId}`, error);
+        throw this.error(`listing the artifacts of run ${runId}`, error);
       }
       const artifacts = (data as { artifacts: RestArtifact[] }).artifacts;
       found.push(...artifacts.map(fromRest));
@@ -193,7 +207,7 @@ export class GitHubArtifactStore implements ArtifactStore {
         });
       }
     } catch (error) {
-      throw apiError(what, error);
+      throw this.error(what, error);
     }
     let url: URL;
     try {

@@ -433,7 +433,7 @@ async function commandStep(
       },
     };
   }
-  core.info(JSON.stringify(doc).slice(0, 4000));
+  core.info(redactor.text(JSON.stringify(doc)).slice(0, 4000)); // redacted before it is cut
   if (!doc.ok) return { command: name, ok: false, sections: [], save: false, error: doc.error };
   const step: Step = {
     command: name,
