@@ -14,5 +14,15 @@ if (process.argv.length > 2) {
   });
   process.exitCode = result.exitCode;
 } else {
-  await run();
+  // Node prints an uncaught error straight to file descriptor 2, past the redaction of
+  // process.stderr: the step's own errors go through process.stderr instead.
+  const fail = (error: unknown) => {
+    process.stderr.write(
+      `orchestrator: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exit(1);
+  };
+  process.on("uncaughtException", fail);
+  process.on("unhandledRejection", fail);
+  await run().catch(fail);
 }
