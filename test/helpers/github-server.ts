@@ -19,10 +19,16 @@ export interface StoredArtifact {
   /** The repository the run's head came from: differs from REPOSITORY_ID for a fork's PR. */
   headRepositoryId: number;
   headBranch: string;
+  /** A size for the listing to claim instead of the true one; the blob is then sent chunked. */
+  listedSize?: number;
 }
 
 export const REPOSITORY_ID = 4242;
 const TWIRP = "/twirp/github.actions.results.api.v1.ArtifactService/";
+
+export type Fault =
+  | "reset"
+  | { status: number; body?: string; headers?: Record<string, string>; contentType?: string };
 
 interface Pending {
   name: string;
@@ -36,6 +42,13 @@ export class GitHubServer {
   readonly token = `ghs_${randomBytes(12).toString("hex")}`;
   /** Called after an artifact's archive was served (e.g. to let "another run" upload meanwhile). */
   afterDownload?: (id: number) => void;
+  /**
+   * A fault to answer a request with instead of serving it: a status with a body and headers
+   * (e.g. one that echoes the token back), or "reset" to drop the connection.
+   */
+  fault?: (request: { method: string; path: string }) => Fault | undefined;
+  /** Where the download endpoint redirects to (default: this server's blob URL for the artifact). */
+  blobLocation?: (id: number) => string;
   private nextId = 1000;
   private readonly blobs = new Map<string, { blocks: Map<string, Buffer>; data?: Buffer }>();
   private readonly pending = new Map<string, Pending>();
@@ -89,7 +102,7 @@ export class GitHubServer {
       id: a.id,
       node_id: `A_${a.id}`,
       name: a.name,
-      size_in_bytes: a.data.length,
+      size_in_bytes: a.listedSize ?? a.data.length,
       url: `${this.url}/repos/acme/widgets/actions/artifacts/${a.id}`,
       archive_download_url: `${this.url}/repos/acme/widgets/actions/artifacts/${a.id}/zip`,
       expired: a.expired,
@@ -123,6 +136,19 @@ export class GitHubServer {
       res.writeHead(status, { "content-type": "application/json" });
       res.end(JSON.stringify(value));
     };
+    const fault = this.fault?.({ method: req.method ?? "", path: url.pathname });
+    if (fault === "reset") {
+      req.socket.destroy();
+      return;
+    }
+    if (fault) {
+      res.writeHead(fault.status, {
+        "content-type": fault.contentType ?? "application/json",
+        ...fault.headers,
+      });
+      res.end(fault.body ?? "");
+      return;
+    }
 
     // --- REST (GITHUB_API_URL), with the job's token ---
     let m = /^\/repos\/acme\/widgets\/actions\/(?:runs\/(\d+)\/)?artifacts$/.exec(url.pathname);
@@ -149,7 +175,9 @@ export class GitHubServer {
       const a = this.artifacts.get(Number(m[1]));
       if (!a || a.expired) return json(a ? 410 : 404, { message: "Not Found" });
       res.writeHead(302, {
-        location: `${this.url}/blob/download/${a.id}?sig=${randomBytes(8).toString("hex")}`,
+        location:
+          this.blobLocation?.(a.id) ??
+          `${this.url}/blob/download/${a.id}?sig=${randomBytes(8).toString("hex")}`,
       });
       return void res.end();
     }
@@ -159,7 +187,8 @@ export class GitHubServer {
       res.writeHead(200, {
         "content-type": "application/zip",
         "content-disposition": `attachment; filename=${a.name}.zip`,
-        "content-length": a.data.length,
+        // A lying listing: no length announced, the blob streams until it ends.
+        ...(a.listedSize === undefined ? { "content-length": a.data.length } : {}),
       });
       res.end(a.data);
       this.afterDownload?.(a.id);

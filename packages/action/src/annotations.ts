@@ -24,9 +24,11 @@ export class Annotations {
     this.warnings.push({ title, message });
   }
 
-  emit(): void {
-    for (const a of capped(this.errors)) core.error(a.message, { title: a.title });
-    for (const a of capped(this.warnings)) core.warning(a.message, { title: a.title });
+  /** Emits them, each text passed through `clean` (the action's redaction of secrets). */
+  emit(clean: (text: string) => string = (text) => text): void {
+    for (const a of capped(this.errors)) core.error(clean(a.message), { title: clean(a.title) });
+    for (const a of capped(this.warnings))
+      core.warning(clean(a.message), { title: clean(a.title) });
   }
 }
 

@@ -2,9 +2,9 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openDatabase, SCHEMA_VERSION, writeTransaction } from "@orchestrator/db";
+import { MIGRATIONS, openDatabase, SCHEMA_VERSION, writeTransaction } from "@orchestrator/db";
 import Database from "better-sqlite3";
-import type { ArtifactRef, ArtifactStore } from "./artifacts.js";
+import { type ArtifactRef, type ArtifactStore, SizeLimitError } from "./artifacts.js";
 import { readSingleFile } from "./zip.js";
 
 /** The file inside every database artifact. */
@@ -48,7 +48,10 @@ export async function findNewestDatabase(store: ArtifactStore, base: string): Pr
       seen.add(a.id);
       if (a.expired) continue;
       if (a.fromFork) {
-        ignored.push({ artifact: a, reason: "uploaded by a run of a fork's pull request" });
+        ignored.push({
+          artifact: a,
+          reason: "uploaded by a run of a fork's pull request (or of unknown origin)",
+        });
         continue;
       }
       if (!newest || a.id > newest.id) newest = a;
@@ -60,7 +63,8 @@ export async function findNewestDatabase(store: ArtifactStore, base: string): Pr
 /**
  * Checks an artifact's archive and writes its database to `dbPath`, or throws DatabaseRejected:
  * it must be a zip holding exactly `orchestrator.db`, within `maxBytes`, starting with the SQLite
- * header. Only then is it opened (read-only) for an integrity check and its schema version.
+ * header. Only then is it opened (read-only, schema untrusted) for SQLite's quick_check, its
+ * schema version and its schema.
  */
 export function installDatabase(
   zip: Buffer,
@@ -94,6 +98,32 @@ export function installDatabase(
   checkDatabase(dbPath, nativeBinding, label);
 }
 
+/** The schema objects (tables, indexes, triggers, views) the migrations up to `version` create. */
+function expectedSchema(version: number, nativeBinding: string | undefined): Map<string, string> {
+  const db = new Database(":memory:", nativeBinding ? { nativeBinding } : {});
+  try {
+    for (let v = 0; v < version; v++) db.exec(MIGRATIONS[v]!);
+    return schemaOf(db);
+  } finally {
+    db.close();
+  }
+}
+
+function schemaOf(db: Database.Database): Map<string, string> {
+  const rows = db
+    .prepare(
+      "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+    )
+    .all() as { type: string; name: string; tbl_name: string; sql: string | null }[];
+  return new Map(rows.map((r) => [`${r.type} ${r.name}`, `${r.tbl_name}\n${r.sql ?? ""}`]));
+}
+
+/**
+ * Opens the restored file read-only, with the schema untrusted, and refuses it unless SQLite's
+ * quick_check passes, its schema version is one this orchestrator knows, and its tables, indexes,
+ * triggers and views are exactly those the migrations create for that version (no extra trigger
+ * or view can ride along into the commands that open it next).
+ */
 function checkDatabase(dbPath: string, nativeBinding: string | undefined, label: string): void {
   let db: Database.Database | undefined;
   try {
@@ -102,19 +132,31 @@ function checkDatabase(dbPath: string, nativeBinding: string | undefined, label:
       fileMustExist: true,
       ...(nativeBinding ? { nativeBinding } : {}),
     });
+    db.pragma("trusted_schema = OFF");
     const check = db.pragma("quick_check", { simple: true });
     if (check !== "ok") throw new Error(`integrity check: ${String(check)}`);
     const version = db.pragma("user_version", { simple: true }) as number;
     if (version < 1 || version > SCHEMA_VERSION) {
       throw new Error(`schema version ${version}; this orchestrator reads 1 to ${SCHEMA_VERSION}`);
     }
-    const meta = db
-      .prepare(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'orchestrator_meta'",
-      )
-      .pluck()
-      .get();
-    if (meta !== 1) throw new Error("it is not an orchestrator database");
+    const actual = schemaOf(db);
+    if (!actual.has("table orchestrator_meta"))
+      throw new Error("it is not an orchestrator database");
+    const expected = expectedSchema(version, nativeBinding);
+    const differ = [...new Set([...expected.keys(), ...actual.keys()])]
+      .filter((k) => expected.get(k) !== actual.get(k))
+      .sort();
+    if (differ.length > 0) {
+      throw new Error(
+        `its schema is not the orchestrator's schema version ${version}: ${differ
+          .slice(0, 5)
+          .map(
+            (k) =>
+              `${k} ${expected.has(k) ? (actual.has(k) ? "differs" : "missing") : "unexpected"}`,
+          )
+          .join(", ")}${differ.length > 5 ? `, and ${differ.length - 5} more` : ""}`,
+      );
+    }
   } catch (error) {
     db?.close();
     db = undefined;
@@ -137,6 +179,8 @@ export async function restoreDatabase(options: {
   dbPath: string;
   maxBytes: number;
   init: boolean;
+  /** The artifact that must be the newest (input db-artifact-id), from a trusted earlier job. */
+  expectedId?: number | undefined;
   nativeBinding: string | undefined;
   log: (line: string) => void;
 }): Promise<Restored> {
@@ -144,6 +188,13 @@ export async function restoreDatabase(options: {
   const { newest, ignored } = await findNewestDatabase(store, base);
   for (const i of ignored)
     options.log(`ignored artifact ${i.artifact.id} (${i.artifact.name}): ${i.reason}`);
+  if (options.expectedId !== undefined && newest?.id !== options.expectedId) {
+    throw new StateError(
+      "DatabaseConflict",
+      `the newest database artifact is ${newest ? `${newest.id} (${newest.name}, run ${newest.runId})` : "missing"}, not artifact ${options.expectedId} (db-artifact-id), the one this step was told to restore. Another job uploaded a database in between: a job of this run that should not (an agent job can upload artifacts to its run), or a workflow outside the \`orchestrator-db\` concurrency group; nothing was restored.${newest ? ` Unless you know where artifact ${newest.id} came from, delete it before the next run restores it as the newest` : ""}`,
+      { expected_artifact_id: options.expectedId, newest_artifact_id: newest?.id ?? null },
+    );
+  }
   if (!newest) {
     if (options.init) {
       options.log(`no artifact named ${base}: starting a fresh database (init: true)`);
@@ -168,7 +219,17 @@ export async function restoreDatabase(options: {
     options.log(
       `restoring artifact ${newest.id} (${newest.name}, run ${newest.runId}, ${newest.size} bytes)`,
     );
-    const file = await store.download(newest, dir);
+    let file: string;
+    try {
+      file = await store.download(newest, dir, maxBytes);
+    } catch (error) {
+      if (!(error instanceof SizeLimitError)) throw error;
+      throw new StateError(
+        "DatabaseRejected",
+        `artifact ${newest.id} (${newest.name}) is refused: ${error.message} (max-db-size)`,
+        { artifact_id: newest.id },
+      );
+    }
     if (statSync(file).size > maxBytes) {
       throw new StateError(
         "DatabaseRejected",

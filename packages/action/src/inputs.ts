@@ -10,6 +10,7 @@ export const ACTION_INPUTS = [
   "args",
   "github-token",
   "db-artifact",
+  "db-artifact-id",
   "init",
   "journal",
   "journal-key",

@@ -6,6 +6,7 @@ import { runCli } from "@orchestrator/cli";
 import { openDatabase, writeTransaction } from "@orchestrator/db";
 import Database from "better-sqlite3";
 import type { ArtifactRef, ArtifactStore } from "./artifacts.js";
+import { withoutRunnerSecrets } from "./redact.js";
 import { readSingleFile } from "./zip.js";
 
 /**
@@ -117,6 +118,8 @@ export function appendToJournal(
 export function readJournal(file: string, nativeBinding: string | undefined): JournalEntry[] {
   const db = open(file, nativeBinding, true);
   try {
+    // A journal comes from a job that ran agent code: its schema (views, triggers) is not trusted.
+    db.pragma("trusted_schema = OFF");
     if (db.pragma("quick_check", { simple: true }) !== "ok")
       throw new Error("the journal fails SQLite's integrity check");
     const journalId = db
@@ -208,11 +211,13 @@ export async function collectJournals(options: {
   try {
     for (const artifact of artifacts.sort((a, b) => a.id - b.id)) {
       try {
+        if (artifact.fromFork)
+          throw new Error("uploaded by a run of a fork's pull request (or of unknown origin)");
         if (artifact.size > JOURNAL_MAX_BYTES)
           throw new Error(`${artifact.size} bytes, above ${JOURNAL_MAX_BYTES}`);
         const dir = join(work, String(artifact.id));
         mkdirSync(dir);
-        const zip = readFileSync(await store.download(artifact, dir));
+        const zip = readFileSync(await store.download(artifact, dir, JOURNAL_MAX_BYTES));
         const data = readSingleFile(zip, JOURNAL_FILE, JOURNAL_MAX_BYTES);
         if (data.subarray(0, 16).toString("latin1") !== "SQLite format 3\0")
           throw new Error("not a SQLite file");
@@ -262,17 +267,19 @@ export async function collectJournals(options: {
         result.already_applied++;
         continue;
       }
-      const run = await runCli(
-        [
-          ...entry.argv.slice(0, indexOrEnd(entry.argv)),
-          `--db=${options.dbPath}`,
-          "--json",
-          ...entry.argv.slice(indexOrEnd(entry.argv)),
-        ],
-        {
-          cwd: options.cwd,
-          ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),
-        },
+      const run = await withoutRunnerSecrets(() =>
+        runCli(
+          [
+            ...entry.argv.slice(0, indexOrEnd(entry.argv)),
+            `--db=${options.dbPath}`,
+            "--json",
+            ...entry.argv.slice(indexOrEnd(entry.argv)),
+          ],
+          {
+            cwd: options.cwd,
+            ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),
+          },
+        ),
       );
       const doc = run.document as
         | { ok?: boolean; error?: { code: string; message: string } }

@@ -34,6 +34,7 @@ import {
   journalArtifactName,
 } from "./journal.js";
 import { nativeBinding } from "./native.js";
+import { Redactor, withoutRunnerSecrets } from "./redact.js";
 import { type GraphTask, md, mdTable, renderSummary } from "./summary.js";
 
 /** Commands of the action itself, beside the CLI's. */
@@ -41,6 +42,15 @@ const PR_MERGED = "pr-merged";
 const COLLECT = "collect";
 /** Commands whose summary draws the task graph. */
 const GRAPH_COMMANDS = new Set(["assign", PR_MERGED, COLLECT, "agents report", "tasks list"]);
+
+/** The step's secrets (the github-token), removed from every text the step writes. */
+const redactor = new Redactor();
+let streamsFiltered = false;
+
+/** core.setOutput, redacted: GITHUB_OUTPUT is a file the runner does not mask. */
+function setOutput(name: string, value: string): void {
+  core.setOutput(name, redactor.text(value));
+}
 
 interface Step {
   command: string;
@@ -60,6 +70,7 @@ interface Step {
 interface Settings {
   inputs: Map<string, string>;
   base: string;
+  expectedId: number | undefined;
   init: boolean;
   journal: boolean;
   retentionDays: number;
@@ -78,7 +89,11 @@ interface Settings {
 function settings(env: NodeJS.ProcessEnv): Settings {
   const inputs = inputsFromEnv(env);
   const token = inputs.get("github-token") ?? "";
-  if (token) core.setSecret(token);
+  if (token) {
+    // Masked in the runner's log first, then redacted from everything else the step writes.
+    core.setSecret(token);
+    redactor.add(token);
+  }
   const [owner, repo] = (env.GITHUB_REPOSITORY ?? "").split("/");
   if (!owner || !repo) throw new InputError("GITHUB_REPOSITORY is not set (owner/name)");
   const runId = Number(env.GITHUB_RUN_ID);
@@ -88,6 +103,11 @@ function settings(env: NodeJS.ProcessEnv): Settings {
     throw new InputError(
       `db-artifact ${JSON.stringify(base)} must be letters, digits, '.', '_' or '-'`,
     );
+  }
+  const expected = inputs.get("db-artifact-id");
+  const expectedId = expected === undefined ? undefined : Number(expected);
+  if (expectedId !== undefined && (!Number.isSafeInteger(expectedId) || expectedId <= 0)) {
+    throw new InputError(`db-artifact-id ${JSON.stringify(expected)} must be an artifact id`);
   }
   const retentionDays = Number(inputs.get("retention-days") ?? "90");
   if (!Number.isInteger(retentionDays) || retentionDays < 1 || retentionDays > 90) {
@@ -100,6 +120,7 @@ function settings(env: NodeJS.ProcessEnv): Settings {
   return {
     inputs,
     base,
+    expectedId,
     init: parseBoolean("init", inputs.get("init")),
     journal: parseBoolean("journal", inputs.get("journal")),
     summary: parseBoolean("summary", inputs.get("summary"), true),
@@ -133,6 +154,12 @@ export interface RunOptions {
  */
 export async function run(options: RunOptions = {}): Promise<void> {
   const env = options.env ?? process.env;
+  if (!streamsFiltered) {
+    // Libraries (octokit, @actions/artifact) log through these directly.
+    redactor.filter(process.stdout);
+    redactor.filter(process.stderr);
+    streamsFiltered = true;
+  }
   const annotations = new Annotations();
   const database: string[] = [];
   let step: Step | undefined;
@@ -163,30 +190,38 @@ export async function run(options: RunOptions = {}): Promise<void> {
     };
   }
 
+  // A server may echo the token in an error (and a command's result may quote it): nothing below
+  // writes an unredacted text.
+  step = redactor.value(step);
+  const lines = database.map((line) => redactor.text(line));
   const label = `orchestrator ${step.command || "(no command)"}`;
   if (!step.ok && step.error) annotations.error(`${label}: ${step.error.code}`, step.error.message);
   if (step.ok) annotateResult(step.result, annotations);
-  annotations.emit();
-  core.setOutput("ok", String(step.ok));
-  core.setOutput("result", JSON.stringify(step.result ?? null));
-  if (step.error) core.setOutput("error-code", step.error.code);
+  annotations.emit((text) => redactor.text(text));
+  setOutput("ok", String(step.ok));
+  setOutput("result", JSON.stringify(step.result ?? null));
+  if (step.error) setOutput("error-code", step.error.code);
   if (s?.summary !== false && process.env.GITHUB_STEP_SUMMARY) {
     try {
       await core.summary
         .addRaw(
-          renderSummary({
-            command: step.command,
-            ok: step.ok,
-            result: step.result,
-            ...(step.error ? { error: step.error } : {}),
-            database,
-            sections: step.sections,
-            ...(step.tasks ? { tasks: step.tasks } : {}),
-          }),
+          redactor.text(
+            renderSummary({
+              command: step.command,
+              ok: step.ok,
+              result: step.result,
+              ...(step.error ? { error: step.error } : {}),
+              database: lines,
+              sections: step.sections,
+              ...(step.tasks ? { tasks: step.tasks } : {}),
+            }),
+          ),
         )
         .write();
     } catch (error) {
-      core.warning(`the job summary could not be written: ${(error as Error).message}`);
+      core.warning(
+        redactor.text(`the job summary could not be written: ${(error as Error).message}`),
+      );
     }
   }
   // The failure's annotation is already out (with a title); core.setFailed would add a second.
@@ -295,6 +330,7 @@ async function databaseStep(
       dbPath,
       maxBytes: st.maxBytes,
       init: st.init,
+      expectedId: st.expectedId,
       nativeBinding: st.binding,
       log: core.info,
     }),
@@ -304,7 +340,7 @@ async function databaseStep(
       ? `Restored generation ${restored.generation} from artifact ${restored.artifact.id} (${md(restored.artifact.name)}, run ${restored.artifact.runId}).`
       : "Started a fresh database (`init: true`, no artifact found).",
   );
-  core.setOutput("restored-artifact-id", String(restored.artifact?.id ?? ""));
+  setOutput("restored-artifact-id", String(restored.artifact?.id ?? ""));
   const before = fingerprint(dbPath, st.binding);
 
   const step = await core.group(`Run ${name}`, async () => {
@@ -348,15 +384,17 @@ async function databaseStep(
     database.push(
       `Uploaded generation ${saved.generation} as artifact ${saved.artifact.id} (${md(saved.artifact.name)}), kept ${st.retentionDays} days${saved.replaced ? `; replaced this run's older copy ${md(saved.replaced)}` : ""}.`,
     );
-    core.setOutput("generation", String(saved.generation));
-    core.setOutput("artifact-id", String(saved.artifact.id));
+    setOutput("generation", String(saved.generation));
+    setOutput("artifact-id", String(saved.artifact.id));
+    setOutput("db-artifact-id", String(saved.artifact.id));
   } else {
     database.push(
       step.save
         ? "Unchanged: nothing uploaded."
         : "Not uploaded: the command failed, so nothing changed.",
     );
-    core.setOutput("generation", String(restored.generation));
+    setOutput("generation", String(restored.generation));
+    setOutput("db-artifact-id", String(restored.artifact?.id ?? ""));
   }
   if (step.afterSave) step.afterSave();
   return step;
@@ -371,11 +409,14 @@ async function commandStep(
 ): Promise<Step> {
   const argv = toArgv(line, [`--db=${dbPath}`, "--json"]);
   core.info(`orchestrator ${toArgv(line).join(" ")}`);
-  const run = await runCli(argv, {
-    cwd: st.workspace,
-    ...(st.binding ? { nativeBinding: st.binding } : {}),
-    stderr: (t) => core.info(t.trimEnd()),
-  });
+  // Processes the command starts (agents, git) inherit no input and no runner token.
+  const run = await withoutRunnerSecrets(() =>
+    runCli(argv, {
+      cwd: st.workspace,
+      ...(st.binding ? { nativeBinding: st.binding } : {}),
+      stderr: (t) => core.info(t.trimEnd()),
+    }),
+  );
   const doc = run.document as
     | { ok: true; command: string; result: unknown }
     | { ok: false; error: { code: string; message: string; details: unknown } }
@@ -392,7 +433,7 @@ async function commandStep(
       },
     };
   }
-  core.info(JSON.stringify(doc).slice(0, 4000));
+  core.info(redactor.text(JSON.stringify(doc)).slice(0, 4000)); // redacted before it is cut
   if (!doc.ok) return { command: name, ok: false, sections: [], save: false, error: doc.error };
   const step: Step = {
     command: name,
@@ -424,8 +465,8 @@ function assignOutputs(result: AssignResult, step: Step, annotations: Annotation
     agent_type: a.agent_type,
     title: a.title,
   }));
-  core.setOutput("matrix", JSON.stringify({ include }));
-  core.setOutput("has-work", String(include.length > 0));
+  setOutput("matrix", JSON.stringify({ include }));
+  setOutput("has-work", String(include.length > 0));
   step.sections.push(
     `${result.dry_run ? "Dry run: would assign" : "Assigned"} **${result.tasks_assigned}** (${md(result.status)}); running ${result.running}/${result.max_parallel}, ${result.blocked_tasks} blocked.\n`,
   );

@@ -1,4 +1,3 @@
-import { deflateRawSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { capped } from "./annotations.js";
 import { ArchiveError, listEntries, readSingleFile, writeZip } from "./zip.js";
@@ -23,6 +22,27 @@ describe("zip checks", () => {
     ],
     ["no file", writeZip([]), /exactly one file/],
     ["other name", writeZip([{ name: "dir/a.db", data }]), /expected a\.db/],
+    ["a path out of the directory", writeZip([{ name: "../a.db", data }]), /expected a\.db/],
+    ["an absolute path", writeZip([{ name: "/a.db", data }]), /expected a\.db/],
+    ["a Windows path", writeZip([{ name: "..\\a.db", data }]), /expected a\.db/],
+    [
+      "a symbolic link",
+      writeZip([{ name: "a.db", data: Buffer.from("/etc/passwd"), mode: 0o120777 }]),
+      /symbolic link/,
+    ],
+    [
+      "a directory entry",
+      writeZip([{ name: "a.db", data: Buffer.alloc(0), mode: 0o40755 }]),
+      /not a regular file/,
+    ],
+    [
+      "an extra directory entry",
+      writeZip([
+        { name: "a.db", data },
+        { name: "x/", data: Buffer.alloc(0) },
+      ]),
+      /exactly one file/,
+    ],
     ["too big", writeZip([{ name: "a.db", data: Buffer.alloc(2000) }]), /above the limit/],
   ])("refuses %s", (_label, zip, message) => {
     expect(() => readSingleFile(zip, "a.db", 1000)).toThrow(message);
@@ -36,11 +56,40 @@ describe("zip checks", () => {
     expect(() => readSingleFile(zip.subarray(10), "a.db", 1000)).toThrow(ArchiveError);
   });
 
-  it("stops inflating at the limit", () => {
-    const zip = writeZip([{ name: "a.db", data: Buffer.alloc(0) }]);
-    const entries = listEntries(zip);
-    expect(entries).toHaveLength(1);
-    expect(deflateRawSync(Buffer.alloc(10)).length).toBeGreaterThan(0);
+  it("stops inflating at the limit: a zip bomb whose headers claim a small size", () => {
+    const bomb = writeZip([
+      { name: "a.db", data: Buffer.alloc(50 * 1024 * 1024), deflate: true, declaredSize: 100 },
+    ]);
+    expect(bomb.length).toBeLessThan(100 * 1024);
+    expect(() => readSingleFile(bomb, "a.db", 1024 * 1024)).toThrow(
+      /could not be inflated within 1048576 bytes/,
+    );
+    // Within the limit, a size that differs from the header's is refused too.
+    const liar = writeZip([{ name: "a.db", data, deflate: true, declaredSize: 3 }]);
+    expect(() => readSingleFile(liar, "a.db", 1000)).toThrow(/its header says 3/);
+    // And an honest deflated entry reads back.
+    expect(readSingleFile(writeZip([{ name: "a.db", data, deflate: true }]), "a.db", 1000)).toEqual(
+      data,
+    );
+  });
+
+  it("refuses a local header that names another file than the directory", () => {
+    const zip = writeZip([{ name: "a.db", data }]);
+    const forged = Buffer.from(zip);
+    forged.write("b", 30, "latin1"); // the local header's name: "b.db"
+    expect(() => readSingleFile(forged, "a.db", 1000)).toThrow(/local header differs/);
+    expect(listEntries(zip)).toHaveLength(1);
+  });
+
+  it("refuses central directory entries the end record does not count", () => {
+    const zip = writeZip([
+      { name: "a.db", data },
+      { name: "../evil", data },
+    ]);
+    const forged = Buffer.from(zip);
+    forged.writeUInt16LE(1, zip.length - 22 + 8);
+    forged.writeUInt16LE(1, zip.length - 22 + 10);
+    expect(() => readSingleFile(forged, "a.db", 1000)).toThrow(/uncounted entries/);
   });
 });
 

@@ -13,7 +13,7 @@ export {
   type DatabaseErrorContext,
   toDatabaseError,
 } from "./errors.js";
-export { SCHEMA_VERSION } from "./migrations.js";
+export { MIGRATIONS, SCHEMA_VERSION } from "./migrations.js";
 export { statement } from "./statements.js";
 export * from "./stores/agents.js";
 export * from "./stores/assignments.js";

@@ -17,6 +17,7 @@ import {
   superviseAgent,
 } from "@orchestrator/core";
 import type { Command } from "commander";
+import { ioOf } from "../io.js";
 import { contextOptions, execute, globalOptions } from "../output.js";
 import { duration, oneOf } from "../parse.js";
 import { cliCommand, supervisorCommand } from "../self.js";
@@ -184,7 +185,12 @@ export function registerAgents(program: Command): void {
     .command("supervise", { hidden: true })
     .requiredOption("--agent-id <id>")
     .action(async (flags: { agentId: string }, cmd: Command) => {
-      const o = openOrchestrator(contextOptions(globalOptions(cmd)));
+      // The bundled action's supervisors need the shipped SQLite binary, like every command.
+      const binding = ioOf(cmd).nativeBinding;
+      const o = openOrchestrator({
+        ...contextOptions(globalOptions(cmd)),
+        ...(binding !== undefined ? { nativeBinding: binding } : {}),
+      });
       try {
         process.exitCode = await superviseAgent(o, flags.agentId, { cliCommand: cliCommand() });
       } catch (error) {
