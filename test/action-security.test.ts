@@ -5,7 +5,12 @@ import { openDatabase, SCHEMA_VERSION } from "@orchestrator/db";
 import type Database from "better-sqlite3";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { writeZip } from "../packages/action/src/zip.js";
-import { runStep, type StepOptions, type StepResult } from "./helpers/action.js";
+import {
+  expectTokenNeverWritten as expectTokenNeverWritten_,
+  runStep,
+  type StepOptions,
+  type StepResult,
+} from "./helpers/action.js";
 import { tempRepo } from "./helpers/git.js";
 import { type Fault, GitHubServer, REPOSITORY_ID } from "./helpers/github-server.js";
 import { tempDir } from "./helpers/tmp.js";
@@ -35,29 +40,7 @@ const step = (inputs: Record<string, string>, more: Partial<StepOptions> = {}) =
     ...more,
   });
 
-/**
- * The token is registered with the runner (`::add-mask::`, the very first line) and appears
- * nowhere else: not in the log, not in stderr, not in any output, not in the summary. Its random
- * part is searched for too, so no escaping (`ghs\_…` in Markdown) or encoding hides a leak.
- */
-function expectTokenNeverWritten(r: StepResult): void {
-  const lines = r.stdout.split("\n");
-  expect(lines[0]).toBe(`::add-mask::${server.token}`);
-  const secret = server.token.slice("ghs_".length);
-  const base64 = Buffer.from(server.token).toString("base64").slice(0, 24);
-  const rest = lines.slice(1).join("\n");
-  // Any 10 characters of it in a row: a token cut in two must not leave a piece behind either.
-  const pieces = Array.from({ length: secret.length - 9 }, (_, i) => secret.slice(i, i + 10));
-  for (const [where, text] of [
-    ["stdout", rest],
-    ["stderr", r.stderr],
-    ["GITHUB_STEP_SUMMARY", r.summary],
-    ["GITHUB_OUTPUT", JSON.stringify(r.outputs)],
-  ] as const) {
-    for (const piece of pieces) expect(text, `${where} holds the token`).not.toContain(piece);
-    expect(text, `${where} holds the token, base64-encoded`).not.toContain(base64);
-  }
-}
+const expectTokenNeverWritten = (r: StepResult) => expectTokenNeverWritten_(r, server.token);
 
 const twirpUploads = (since: number) =>
   server.requests.slice(since).filter((q) => q.url.includes("ArtifactService/CreateArtifact"));

@@ -4,7 +4,12 @@ import { deflateRawSync } from "node:zlib";
 import Database from "better-sqlite3";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { readSingleFile, writeZip } from "../packages/action/src/zip.js";
-import { runStep, type StepOptions, type StepResult } from "./helpers/action.js";
+import {
+  expectTokenNeverWritten,
+  runStep,
+  type StepOptions,
+  type StepResult,
+} from "./helpers/action.js";
 import { ROOT } from "./helpers/cli.js";
 import { tempRepo } from "./helpers/git.js";
 import { GitHubServer, REPOSITORY_ID } from "./helpers/github-server.js";
@@ -31,13 +36,7 @@ function workspace(): string {
 const step = (ws: string, inputs: Record<string, string>, more: Partial<StepOptions> = {}) =>
   runStep(server, { inputs, runId: more.runId ?? nextRun++, workspace: ws, ...more });
 
-/** The token appears once, in the runner's `::add-mask::` command, and nowhere else. */
-function expectNoToken(r: StepResult): void {
-  const stdout = r.stdout.replace(`::add-mask::${server.token}`, "");
-  for (const text of [stdout, r.stderr, r.summary, JSON.stringify(r.outputs)]) {
-    expect(text).not.toContain(server.token);
-  }
-}
+const expectNoToken = (r: StepResult) => expectTokenNeverWritten(r, server.token);
 
 const dbArtifacts = () =>
   [...server.artifacts.values()].filter(

@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { expect } from "vitest";
 import { ROOT } from "./cli.js";
 import type { GitHubServer } from "./github-server.js";
 import { tempDir } from "./tmp.js";
@@ -110,4 +111,28 @@ export async function runStep(server: GitHubServer, options: StepOptions): Promi
     result = undefined;
   }
   return { status, stdout, stderr, outputs, summary: readFileSync(summary, "utf8"), result };
+}
+
+/**
+ * The token appears once, in the runner's `::add-mask::` command on the first line, and
+ * nowhere else: not in the log, not in stderr, not in any output, not in the summary. Its random
+ * part is searched for too, so no escaping (`ghs\_…` in Markdown) or encoding hides a leak.
+ */
+export function expectTokenNeverWritten(r: StepResult, token: string): void {
+  const lines = r.stdout.split("\n");
+  expect(lines[0]).toBe(`::add-mask::${token}`);
+  const secret = token.slice("ghs_".length);
+  const base64 = Buffer.from(token).toString("base64").slice(0, 24);
+  const rest = lines.slice(1).join("\n");
+  // Any 10 characters of it in a row: a token cut in two must not leave a piece behind either.
+  const pieces = Array.from({ length: secret.length - 9 }, (_, i) => secret.slice(i, i + 10));
+  for (const [where, text] of [
+    ["stdout", rest],
+    ["stderr", r.stderr],
+    ["GITHUB_STEP_SUMMARY", r.summary],
+    ["GITHUB_OUTPUT", JSON.stringify(r.outputs)],
+  ] as const) {
+    for (const piece of pieces) expect(text, `${where} holds the token`).not.toContain(piece);
+    expect(text, `${where} holds the token, base64-encoded`).not.toContain(base64);
+  }
 }
