@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync, statfsSync } from "node:fs"
 import { join, resolve } from "node:path";
 import type { WorktreeRow, WorktreeStatus } from "@orchestrator/db";
 import {
+  branchNameProblem,
   GitRepo,
   isValidBranchName,
   realPath,
@@ -29,10 +30,11 @@ interface Layout {
 }
 
 function requireBranch(name: string, what: string): string {
-  if (!isValidBranchName(name)) {
+  const problem = branchNameProblem(name);
+  if (problem !== undefined) {
     throw invalidInput(
-      `invalid ${what} ${JSON.stringify(name)}: not a valid git branch name (no leading '-', no '..', spaces, control characters or any of ~ ^ : ? * [ \\)`,
-      { [what.replace(/ /g, "_")]: name },
+      `invalid ${what} ${JSON.stringify(name)}: ${problem}. A git branch name may not start with '-' or hold '..', spaces, control or invisible characters, look-alikes, or any of ~ ^ : ? * [ \\`,
+      { [what.replace(/ /g, "_")]: name, problem },
     );
   }
   return name;
