@@ -6,7 +6,14 @@ import { requireReason } from "../input.js";
 import { dependencyCycleError, TaskGraph } from "./graph.js";
 import type { Plan, PlanTask } from "./plan.js";
 
-export { type Plan, type PlanTask, parsePlan, readPlanFile } from "./plan.js";
+export {
+  PLAN_MAX_BYTES,
+  PLAN_MAX_TASKS,
+  type Plan,
+  type PlanTask,
+  parsePlan,
+  readPlanFile,
+} from "./plan.js";
 
 const FINISHED: ReadonlySet<TaskStatus> = new Set(["completed", "cancelled"]);
 

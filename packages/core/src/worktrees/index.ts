@@ -137,6 +137,10 @@ export async function createWorktree(
   }
   const l = layout(o);
   const base = requireBranch(options.base ?? l.integration, "base branch");
+  // Before anything is made (the worktree root, a lock): a missing base changes nothing.
+  if (base !== l.integration && !(await l.repo.branchCommit(base))) {
+    throw invalidInput(`base branch ${JSON.stringify(base)} does not exist`, { base });
+  }
   const branch = taskBranch(taskId);
   mkdirSync(l.root, { recursive: true });
   const path = worktreePathFor(l, taskId);
