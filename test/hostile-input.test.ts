@@ -54,6 +54,7 @@ import { Annotations } from "../packages/action/src/annotations.js";
 import { logText } from "../packages/action/src/log.js";
 import { annotateResult } from "../packages/action/src/main.js";
 import { renderSummary } from "../packages/action/src/summary.js";
+import { internalErrorText } from "../packages/cli/src/program.js";
 import { branchNameProblem } from "../packages/git/src/validate.js";
 import { runStep } from "./helpers/action.js";
 import { type CliResult, cli } from "./helpers/cli.js";
@@ -411,6 +412,10 @@ describe("hostile input: the safe renderers (in-process)", () => {
           expectSafe(line, "annotation");
           expect(line).toMatch(/^::(error|warning) (title=[^\n]*)?::/);
         }
+        // A bug's stack trace (the binary's last resort) is printed through the same renderer.
+        const internal = internalErrorText(new Error(a));
+        expectSafe(internal, "internal error");
+        expect(internal).toContain("internal error: Error: ");
         const logged = logText(`${a}\n${b}`);
         expectSafe(logged, "log");
         for (const line of logged.split("\n")) expect(line.trimStart()).not.toMatch(/^(::|##\[)/);
@@ -712,6 +717,16 @@ describe("hostile input: the built CLI as a subprocess", () => {
         },
       ),
       runs(12),
+    );
+    // A valid branch name that does not exist: refused before the worktree root or a lock is made.
+    unchanged(() =>
+      expectRefused(
+        run(["worktrees", "create", "--task-id=base", "--base=no-such-branch"]),
+        "InvalidInput",
+        2,
+        ['"no-such-branch"'],
+        "missing base",
+      ),
     );
     // The text error on the terminal is as safe as the JSON one.
     const r = runText(["tasks", "show", "x\u001b]0;pwned\u0007\u009b2J\u202e"]);
