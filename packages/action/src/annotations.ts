@@ -1,4 +1,6 @@
 import * as core from "@actions/core";
+import { safeLines, safeText } from "@orchestrator/core";
+import { logText } from "./log.js";
 
 /** GitHub shows at most 10 warning and 10 error annotations per step. */
 export const ANNOTATION_LIMIT = 10;
@@ -24,11 +26,17 @@ export class Annotations {
     this.warnings.push({ title, message });
   }
 
-  /** Emits them, each text passed through `clean` (the action's redaction of secrets). */
+  /**
+   * Emits them, each text passed through `clean` (the action's redaction of secrets), then made
+   * safe: control characters and terminal escapes shown as visible escapes, no line able to
+   * start a workflow command.
+   */
   emit(clean: (text: string) => string = (text) => text): void {
-    for (const a of capped(this.errors)) core.error(clean(a.message), { title: clean(a.title) });
+    const message = (text: string) => logText(safeLines(clean(text)));
+    const title = (text: string) => safeText(clean(text));
+    for (const a of capped(this.errors)) core.error(message(a.message), { title: title(a.title) });
     for (const a of capped(this.warnings))
-      core.warning(clean(a.message), { title: clean(a.title) });
+      core.warning(message(a.message), { title: title(a.title) });
   }
 }
 

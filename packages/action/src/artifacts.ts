@@ -3,6 +3,7 @@ import { dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { DefaultArtifactClient } from "@actions/artifact";
 import { getOctokit } from "@actions/github";
+import { shorten } from "@orchestrator/core";
 import { Redactor } from "./redact.js";
 
 /** One workflow artifact as the REST API lists it. */
@@ -97,7 +98,7 @@ export function apiError(
   const message = clean(typeof e?.message === "string" ? e.message : String(error));
   const cause =
     e?.cause instanceof Error && clean(e.cause.message) !== message
-      ? ` (${clean(e.cause.message).slice(0, 200)})`
+      ? ` (${shorten(clean(e.cause.message), 200)})`
       : "";
   const hint =
     status === 401
@@ -106,7 +107,7 @@ export function apiError(
         ? "; the github-token needs `actions: read` on this repository"
         : "";
   return new Error(
-    `${what} failed: ${status === undefined ? "" : `GitHub answered ${status}: `}${message.slice(0, 500)}${cause}${hint}`,
+    `${what} failed: ${status === undefined ? "" : `GitHub answered ${status}: `}${shorten(message, 500)}${cause}${hint}`,
   );
 }
 

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { shorten } from "@orchestrator/core";
 import { TASK_BRANCH_PREFIX, taskIdFromBranch } from "./branch.js";
 import { InputError } from "./inputs.js";
 
@@ -37,14 +38,14 @@ export function mergedPullRequest(
   if (typeof branch !== "string") throw new InputError("the pull request has no head branch");
   if (!branch.startsWith(TASK_BRANCH_PREFIX)) {
     return {
-      skipped: `branch ${JSON.stringify(branch)} is not a task branch (${TASK_BRANCH_PREFIX}{id})`,
+      skipped: `branch ${JSON.stringify(shorten(branch, 200))} is not a task branch (${TASK_BRANCH_PREFIX}{id})`,
     };
   }
   const taskId = taskIdFromBranch(branch);
   if (!taskId) {
     throw new InputError(
-      `branch ${JSON.stringify(branch.slice(0, 200))} does not name a valid task id after ${TASK_BRANCH_PREFIX}`,
-      { branch: branch.slice(0, 200) },
+      `branch ${JSON.stringify(shorten(branch, 200))} does not name a valid task id after ${TASK_BRANCH_PREFIX}`,
+      { branch: shorten(branch, 200) },
     );
   }
   const number = typeof pr.number === "number" && Number.isInteger(pr.number) ? pr.number : 0;

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as core from "@actions/core";
 import { buildProgram, runCli } from "@orchestrator/cli";
-import { listTasks, openOrchestrator, parseSize } from "@orchestrator/core";
+import { listTasks, openOrchestrator, parseSize, safeJson, shorten } from "@orchestrator/core";
 import { Annotations } from "./annotations.js";
 import { type ArtifactStore, GitHubArtifactStore } from "./artifacts.js";
 import {
@@ -33,6 +33,7 @@ import {
   JOURNAL_FILE,
   journalArtifactName,
 } from "./journal.js";
+import { logText } from "./log.js";
 import { nativeBinding } from "./native.js";
 import { Redactor, withoutRunnerSecrets } from "./redact.js";
 import { type GraphTask, md, mdTable, renderSummary } from "./summary.js";
@@ -46,6 +47,16 @@ const GRAPH_COMMANDS = new Set(["assign", PR_MERGED, COLLECT, "agents report", "
 /** The step's secrets (the github-token), removed from every text the step writes. */
 const redactor = new Redactor();
 let streamsFiltered = false;
+
+/** core.info, redacted and made safe (no escapes, no workflow commands): the step's log. */
+function log(text: string): void {
+  core.info(logText(redactor.text(text)));
+}
+
+/** core.warning the same way. */
+function warn(text: string): void {
+  core.warning(logText(redactor.text(text)));
+}
 
 /** core.setOutput, redacted: GITHUB_OUTPUT is a file the runner does not mask. */
 function setOutput(name: string, value: string): void {
@@ -199,7 +210,7 @@ export async function run(options: RunOptions = {}): Promise<void> {
   if (step.ok) annotateResult(step.result, annotations);
   annotations.emit((text) => redactor.text(text));
   setOutput("ok", String(step.ok));
-  setOutput("result", JSON.stringify(step.result ?? null));
+  setOutput("result", safeJson(step.result ?? null));
   if (step.error) setOutput("error-code", step.error.code);
   if (s?.summary !== false && process.env.GITHUB_STEP_SUMMARY) {
     try {
@@ -219,9 +230,7 @@ export async function run(options: RunOptions = {}): Promise<void> {
         )
         .write();
     } catch (error) {
-      core.warning(
-        redactor.text(`the job summary could not be written: ${(error as Error).message}`),
-      );
+      warn(`the job summary could not be written: ${(error as Error).message}`);
     }
   }
   // The failure's annotation is already out (with a title); core.setFailed would add a second.
@@ -309,7 +318,7 @@ async function databaseStep(
   const plan = planCommand(st, env);
   const name = plan.special ?? plan.line!.path.join(" ");
   if (plan.skipped) {
-    core.info(`${name}: nothing to do: ${plan.skipped}`);
+    log(`${name}: nothing to do: ${plan.skipped}`);
     return {
       command: name,
       ok: true,
@@ -332,7 +341,7 @@ async function databaseStep(
       init: st.init,
       expectedId: st.expectedId,
       nativeBinding: st.binding,
-      log: core.info,
+      log,
     }),
   );
   database.push(
@@ -362,7 +371,7 @@ async function databaseStep(
         o.close();
       }
     } catch (error) {
-      core.warning(`the task graph could not be read: ${(error as Error).message}`);
+      warn(`the task graph could not be read: ${(error as Error).message}`);
     }
   }
 
@@ -378,7 +387,7 @@ async function databaseStep(
         retentionDays: st.retentionDays,
         writer: { ...st.writer, command: name },
         nativeBinding: st.binding,
-        log: core.info,
+        log,
       }),
     );
     database.push(
@@ -408,13 +417,13 @@ async function commandStep(
   annotations: Annotations,
 ): Promise<Step> {
   const argv = toArgv(line, [`--db=${dbPath}`, "--json"]);
-  core.info(`orchestrator ${toArgv(line).join(" ")}`);
+  log(`orchestrator ${toArgv(line).join(" ")}`);
   // Processes the command starts (agents, git) inherit no input and no runner token.
   const run = await withoutRunnerSecrets(() =>
     runCli(argv, {
       cwd: st.workspace,
       ...(st.binding ? { nativeBinding: st.binding } : {}),
-      stderr: (t) => core.info(t.trimEnd()),
+      stderr: (t) => log(t.trimEnd()),
     }),
   );
   const doc = run.document as
@@ -433,7 +442,7 @@ async function commandStep(
       },
     };
   }
-  core.info(redactor.text(JSON.stringify(doc)).slice(0, 4000)); // redacted before it is cut
+  log(shorten(redactor.text(safeJson(doc)), 4000)); // redacted before it is cut
   if (!doc.ok) return { command: name, ok: false, sections: [], save: false, error: doc.error };
   const step: Step = {
     command: name,
@@ -465,7 +474,7 @@ function assignOutputs(result: AssignResult, step: Step, annotations: Annotation
     agent_type: a.agent_type,
     title: a.title,
   }));
-  setOutput("matrix", JSON.stringify({ include }));
+  setOutput("matrix", safeJson({ include }));
   setOutput("has-work", String(include.length > 0));
   step.sections.push(
     `${result.dry_run ? "Dry run: would assign" : "Assigned"} **${result.tasks_assigned}** (${md(result.status)}); running ${result.running}/${result.max_parallel}, ${result.blocked_tasks} blocked.\n`,
@@ -506,7 +515,7 @@ async function collectStep(
     dbPath,
     cwd: st.workspace,
     nativeBinding: st.binding,
-    log: core.info,
+    log,
   });
   for (const r of result.results.filter((x) => !x.ok)) {
     annotations.warning(

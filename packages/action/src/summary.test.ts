@@ -29,9 +29,11 @@ describe("md: user text made inert in Markdown", () => {
     ["a | b", "a &#124; b"],
     [
       "**bold** _it_ `code` [link](http://x)",
-      "\\*\\*bold\\*\\* \\_it\\_ \\`code\\` \\[link\\]\\(http\\://x\\)",
+      "\\*\\*bold\\*\\* \\_it\\_ \\`code\\` \\[link\\]\\(http\\:\u200b//x\\)",
     ],
-    ["ping @octocat", "ping &#64;octocat"],
+    ["ping @octocat", "ping @\u200boctocat"],
+    ["see www.example.com", "see www\u200b\\.example\\.com"],
+    ["$x^2$", "\\$x\\^2\\$"],
     ["line\nbreak\r\nthere", "line break there"],
     [
       "bell\u0007 esc\u001b[31m bidi\u202e",

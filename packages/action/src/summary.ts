@@ -3,6 +3,8 @@
  * nothing. Every piece of user text (titles, reasons, ids) goes through `md()` or `mermaidText()`.
  */
 
+import { mdText, safeText, shorten } from "@orchestrator/core";
+
 /** GitHub refuses a step summary above 1 MiB; stay well under it. */
 export const SUMMARY_LIMIT_BYTES = 1024 * 1024 - 64 * 1024;
 /** Above this many tasks the graph shows groups with per-status counts instead of tasks. */
@@ -13,40 +15,25 @@ export const MERMAID_TEXT_LIMIT = 45_000;
 export const TABLE_ROW_LIMIT = 200;
 const CELL_LIMIT = 200;
 
-// C0/C1 controls, DEL, bidi overrides and isolates: shown as visible escapes, never passed on.
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
-
 /**
- * Text made inert in Markdown (and in a table cell): control characters become visible escapes,
- * HTML special characters become entities, Markdown punctuation is backslash-escaped, `|` cannot
- * end a cell, `@` cannot mention anyone, and the whole stays on one line.
+ * Text made inert in Markdown (and in a table cell), at most `limit` characters: the one
+ * escaper of the orchestrator, `mdText` (visible escapes for control characters, HTML entities,
+ * Markdown punctuation escaped, `|` cannot end a cell, `@` mentions no one, no autolinks, one
+ * line), applied to the text shortened between graphemes.
  */
 export function md(value: unknown, limit = CELL_LIMIT): string {
-  let text =
+  const text =
     typeof value === "string"
       ? value
       : value === null || value === undefined
         ? ""
         : JSON.stringify(value);
-  if (text.length > limit) text = `${text.slice(0, limit - 1)}…`;
-  // Backslash escapes first: the entities added after them hold '#' and ';' of their own.
-  return text
-    .replace(/\r\n|\r|\n/g, " ")
-    .replace(CONTROL, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`)
-    .replace(/[\\`*_{}[\]()#+\-.!~:]/g, (c) => `\\${c}`)
-    .replace(/&/g, "&amp;")
-    .replace(/</g, "&lt;")
-    .replace(/>/g, "&gt;")
-    .replace(/"/g, "&quot;")
-    .replace(/\|/g, "&#124;")
-    .replace(/@/g, "&#64;");
+  return mdText(shorten(text, limit));
 }
 
 /** Text inside a quoted mermaid label: everything but plain letters, digits and spaces as #code; */
 export function mermaidText(value: string, limit = 60): string {
-  let text = value.replace(CONTROL, " ");
-  if (text.length > limit) text = `${text.slice(0, limit - 1)}…`;
+  const text = shorten(safeText(value.replace(/\r\n|\r|\n/g, " ")), limit);
   return [...text].map((c) => (/[A-Za-z0-9 ]/.test(c) ? c : `#${c.codePointAt(0)};`)).join("");
 }
 

@@ -7,10 +7,9 @@ if (major < 22) {
   );
   process.exit(1);
 }
-const { main } = await import("./program.js");
+const { main, internalErrorText } = await import("./program.js");
 main(process.argv.slice(2)).catch((error: unknown) => {
-  process.stderr.write(
-    `orchestrator: internal error: ${error instanceof Error ? error.stack : String(error)}\n`,
-  );
+  // The stack's message may quote user input: printed through the same safe renderer.
+  process.stderr.write(internalErrorText(error));
   process.exitCode = 1;
 });

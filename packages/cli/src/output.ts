@@ -7,6 +7,8 @@ import {
   PLAIN,
   resolvePaths,
   type Style,
+  safeJson,
+  safeLines,
 } from "@orchestrator/core";
 import { DEFAULT_BUSY_TIMEOUT_MS } from "@orchestrator/db";
 import type { Command } from "commander";
@@ -59,9 +61,13 @@ export function terminalStyle(io: CliIo): Style {
   };
 }
 
+/**
+ * Prints one JSON document. C1 controls, bidi controls and line separators inside strings are
+ * written as \u escapes (JSON.stringify escapes C0 itself): nothing in it acts on a terminal.
+ */
 export function printJson(document: unknown, io: CliIo = processIo()): void {
   io.document = document;
-  io.stdout(`${JSON.stringify(document)}\n`);
+  io.stdout(`${safeJson(document)}\n`);
 }
 
 export function printError(
@@ -83,7 +89,7 @@ export function printError(
       io,
     );
   } else {
-    io.stderr(`orchestrator ${command}: ${e.code}: ${e.message}\n`);
+    io.stderr(`${safeLines(`orchestrator ${command}: ${e.code}: ${e.message}`)}\n`);
   }
   io.exitCode = e.exitCode;
 }

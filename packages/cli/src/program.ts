@@ -1,3 +1,4 @@
+import { safeLines } from "@orchestrator/core";
 import { Command, CommanderError } from "commander";
 import { registerAgents } from "./commands/agents.js";
 import { registerAssign } from "./commands/assign.js";
@@ -85,6 +86,11 @@ export async function main(argv: readonly string[]): Promise<void> {
   if (io.exitCode !== 0) process.exitCode = io.exitCode;
 }
 
+/** What the binary prints for a bug (an error no command reported): its stack, made safe. */
+export function internalErrorText(error: unknown): string {
+  return `${safeLines(`orchestrator: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)}\n`;
+}
+
 /** Usage mistakes (unknown option, missing argument) are InvalidInput, exit 2, like any bad input. */
 async function runProgram(argv: readonly string[], io: CliIo): Promise<void> {
   const program = buildProgram();
@@ -92,7 +98,8 @@ async function runProgram(argv: readonly string[], io: CliIo): Promise<void> {
   const json = argv.includes("--json");
   program.configureOutput({
     writeOut: (text) => io.stdout(text),
-    writeErr: json ? () => {} : (text) => io.stderr(text),
+    // Usage errors quote what was typed (an unknown option may hold escape sequences).
+    writeErr: json ? () => {} : (text) => io.stderr(safeLines(text)),
   });
   for (const sub of program.commands) propagate(sub, program);
   try {

@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from "node:fs";
-import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { invalidInput } from "./errors.js";
 import { isValidId } from "./ids.js";
 import { parseDuration, parseSize } from "./units.js";
+import { parseYamlStrict } from "./yaml.js";
 
 export const CONFIG_FILE_NAME = "orchestrator.config.yaml";
 
@@ -125,14 +125,13 @@ export function loadConfig(file: string, explicit: boolean): Config {
     if (explicit) throw invalidInput(`config file ${file} does not exist`, { file });
     return defaultConfig();
   }
-  let raw: unknown;
+  let text: string;
   try {
-    raw = parseYaml(readFileSync(file, "utf8")) ?? {};
+    text = readFileSync(file, "utf8");
   } catch (error) {
-    throw invalidInput(`config file ${file} is not valid YAML: ${(error as Error).message}`, {
-      file,
-    });
+    throw invalidInput(`cannot read config file ${file}: ${(error as Error).message}`, { file });
   }
+  const raw = parseYamlStrict(text, `config file ${file}`, file) ?? {};
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
     const problems = parsed.error.issues.map(

@@ -15,6 +15,7 @@ export * from "./config.js";
 export * from "./context.js";
 export * from "./errors.js";
 export * from "./ids.js";
+export * from "./input.js";
 export * from "./markdown.js";
 export * from "./render.js";
 export * from "./route/index.js";
@@ -44,3 +45,4 @@ export {
   renderMerge,
   renderWorktreeList,
 } from "./worktrees/render.js";
+export * from "./yaml.js";

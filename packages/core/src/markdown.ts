@@ -1,14 +1,28 @@
 import { safeText } from "./render.js";
 
-/** User text made safe inside a Markdown table cell (job summaries render HTML and Markdown). */
-export function mdCell(text: string): string {
-  return safeText(text)
+/**
+ * User text made inert in GitHub-flavoured Markdown, the one escaper for every Markdown the
+ * orchestrator writes (`agents report --format markdown`, the action's job summary):
+ * - one line: line breaks become spaces;
+ * - control characters, bidi controls and lone surrogates become visible escapes (`safeText`);
+ * - Markdown punctuation is backslash-escaped (also `$` for math and `^`), so no emphasis, code,
+ *   link, heading, list or footnote can start;
+ * - HTML special characters become entities, and `|` one too, so a table cell cannot end early;
+ * - `@` is followed by a zero-width space, so no one is mentioned (and no email autolinked);
+ *   `://` and `www.` get one too, so no URL becomes a link.
+ */
+export function mdText(text: string): string {
+  // Backslash escapes first: the entities added after them hold '#' and ';' of their own.
+  return safeText(text.replace(/\r\n|\r|\n/g, " "))
+    .replace(/[\\`*_{}[\]()#+\-.!~:$^]/g, (c) => `\\${c}`)
     .replace(/&/g, "&amp;")
     .replace(/</g, "&lt;")
     .replace(/>/g, "&gt;")
-    .replace(/\|/g, "\\|")
-    .replace(/([\\`*_[\]#~])/g, "\\$1")
-    .replace(/\r?\n/g, " ");
+    .replace(/"/g, "&quot;")
+    .replace(/\|/g, "&#124;")
+    .replace(/@/g, "@\u200b")
+    .replace(/\\:\/\//g, "\\:\u200b//")
+    .replace(/(www)\\\./gi, "$1\u200b\\.");
 }
 
 export function mdTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
@@ -16,7 +30,7 @@ export function mdTable(headers: readonly string[], rows: readonly (readonly str
   return [
     line(headers),
     line(headers.map(() => "---")),
-    ...rows.map((r) => line(r.map(mdCell))),
+    ...rows.map((r) => line(r.map(mdText))),
   ].join("\n");
 }
 

@@ -9,17 +9,63 @@ export interface Style {
 
 export const PLAIN: Style = { status: (t) => t, dim: (t) => t, bold: (t) => t };
 
-// C0 and C1 control characters, DEL, and the bidi overrides that can disguise text.
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+/**
+ * Characters never written raw to a terminal, a JSON document, a log or a job summary: C0 and C1
+ * control characters (ESC starts terminal escape sequences), DEL, the bidi controls that can
+ * disguise text (embeddings, overrides, isolates, marks), the line and paragraph separators, and
+ * lone surrogates (half of a character; not valid Unicode).
+ */
+const UNSAFE =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
+  /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]|\p{Cs}/gu;
+// The same without line feeds, for text printed over several lines.
+const UNSAFE_BUT_NEWLINE =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
+  /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]|\p{Cs}/gu;
+// What JSON.stringify leaves raw among those (it escapes C0 and lone surrogates itself).
+const UNSAFE_IN_JSON = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+const visible = (c: string) => `\\u{${c.codePointAt(0)!.toString(16)}}`;
 
 /** Text from users (titles, messages) made safe to print: control characters become visible escapes. */
 export function safeText(text: string): string {
-  return text.replace(UNSAFE, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
+  return text.replace(UNSAFE, visible);
 }
 
-function truncate(text: string, width: number): string {
-  return text.length <= width ? text : `${text.slice(0, Math.max(0, width - 1))}…`;
+/**
+ * Multi-line text (error messages, stack traces) made safe to print: every line as `safeText`,
+ * line feeds kept (a carriage return is escaped: it would let a line overwrite itself).
+ */
+export function safeLines(text: string): string {
+  return text.replace(UNSAFE_BUT_NEWLINE, visible);
+}
+
+/**
+ * JSON text with nothing a terminal or log viewer would act on: C1 controls, DEL, bidi controls
+ * and the line separators written as \u escapes (JSON.stringify escapes C0 and lone surrogates
+ * already). Parses back to exactly the same value.
+ */
+export function safeJson(value: unknown, space?: number): string {
+  const text = JSON.stringify(value, null, space) ?? "null";
+  return text.replace(UNSAFE_IN_JSON, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+const graphemes = new Intl.Segmenter(undefined, { granularity: "grapheme" });
+
+/**
+ * `text` cut to at most `max` characters (UTF-16 units, what every limit here counts), ending
+ * with `…` when cut. Cuts only between graphemes: never through a surrogate pair, a combining
+ * mark, an emoji sequence or a CR LF.
+ */
+export function shorten(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const room = Math.max(0, max - 1);
+  let end = 0;
+  for (const { segment, index } of graphemes.segment(text)) {
+    if (index + segment.length > room) break;
+    end = index + segment.length;
+  }
+  return `${text.slice(0, end)}…`;
 }
 
 export interface Column<T> {
@@ -37,9 +83,7 @@ export function table<T>(
   columns: readonly Column<T>[],
   style: Style = PLAIN,
 ): string {
-  const cells = rows.map((row) =>
-    columns.map((c) => truncate(safeText(c.value(row)), c.max ?? 80)),
-  );
+  const cells = rows.map((row) => columns.map((c) => shorten(safeText(c.value(row)), c.max ?? 80)));
   const widths = columns.map((c, i) =>
     Math.max(c.header.length, ...cells.map((r) => r[i]!.length)),
   );

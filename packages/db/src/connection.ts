@@ -50,6 +50,7 @@ export function openDatabase(file: string, options: OpenOptions = {}): Db {
     throw toDatabaseError(error, file, { busyTimeoutMs }) ?? error;
   }
   try {
+    refuseForeignSchema(db, file);
     refuseNewerSchema(db, file);
     if (!options.readonly) {
       if (!inMemory) db.pragma("journal_mode = WAL");
@@ -133,6 +134,33 @@ function requireWritable(file: string): void {
       { file, path: dir },
     );
   }
+}
+
+/** The table every version of the orchestrator's schema has (the first migration makes it). */
+const OUR_TABLE = "specs_task";
+
+/**
+ * Refuses, before anything is written (not even the WAL switch), a SQLite database that holds
+ * another application's schema: tables, indexes or views but not ours. Adding our tables to it
+ * would change a file that is not ours. An empty database is ours to initialise.
+ */
+function refuseForeignSchema(db: Db, file: string): void {
+  const objects = db
+    .prepare(
+      "SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+    )
+    .pluck()
+    .all() as string[];
+  if (objects.length === 0 || objects.includes(OUR_TABLE)) return;
+  throw new DatabaseError(
+    `database ${file} is a SQLite database of another application (it holds ${objects
+      .slice(0, 5)
+      .map((n) => JSON.stringify(n))
+      .join(
+        ", ",
+      )}${objects.length > 5 ? ", …" : ""} and no orchestrator tables); it was left untouched. Point --db (or ORCHESTRATOR_DB) at the orchestrator database, or at a new file`,
+    { file, foreign_objects: objects.slice(0, 20) },
+  );
 }
 
 function refuseNewerSchema(db: Db, file: string): void {

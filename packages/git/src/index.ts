@@ -11,8 +11,10 @@ export {
   type RunResult,
 } from "./repo.js";
 export {
+  branchNameProblem,
   isObjectId,
   isValidBranchName,
+  lookAlikeProblem,
   realPath,
   requireBranchName,
   requireInside,

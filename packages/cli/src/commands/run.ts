@@ -8,6 +8,7 @@ import {
   renderRunEvent,
   renderRunResult,
   runWorkflow,
+  safeJson,
 } from "@orchestrator/core";
 import type { Command } from "commander";
 import { type CliIo, ioOf } from "../io.js";
@@ -96,7 +97,7 @@ interface View {
 
 function jsonLines(io: CliIo): View {
   return {
-    event: (e) => io.stdout(`${JSON.stringify({ event: e })}\n`),
+    event: (e) => io.stdout(`${safeJson({ event: e })}\n`),
     progress: () => {},
     end: () => {},
   };

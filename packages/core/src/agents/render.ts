@@ -1,4 +1,4 @@
-import { mdCell, mdTable, mermaidTaskGraph } from "../markdown.js";
+import { mdTable, mdText, mermaidTaskGraph } from "../markdown.js";
 import { PLAIN, plural, type Style, safeText, table } from "../render.js";
 import { formatDuration } from "../units.js";
 import type { DeadlockReport } from "./deadlock.js";
@@ -168,7 +168,7 @@ export function renderReportMarkdown(r: ActivityReport): string {
   }
   const problems = renderDeadlocks(r.now.deadlocks);
   if (problems.length)
-    out.push("", "### Problems", "", ...problems.map((l) => `- ${mdCell(l.trim())}`));
+    out.push("", "### Problems", "", ...problems.map((l) => `- ${mdText(l.trim())}`));
   if (r.graph) out.push("", "### Task graph", "", mermaidTaskGraph(r.graph));
   return out.join("\n");
 }

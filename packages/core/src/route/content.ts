@@ -1,4 +1,5 @@
 import { invalidInput } from "../errors.js";
+import { requireWellFormed } from "../input.js";
 
 /** Largest message content, in UTF-8 bytes. */
 export const MAX_CONTENT_BYTES = 256 * 1024;
@@ -24,14 +25,17 @@ export function validateContent(text: string): unknown {
       { reason: "content_too_deep", depth, limit: MAX_CONTENT_DEPTH },
     );
   }
+  let parsed: unknown;
   try {
-    return JSON.parse(text);
+    parsed = JSON.parse(text);
   } catch (error) {
     throw invalidInput(
       `--content is not valid JSON (${(error as Error).message}); pass one JSON document, quoted for the shell, e.g. --content '{"task_id":"auth-api"}'`,
       { reason: "content_not_json" },
     );
   }
+  requireWellFormed(parsed, "--content");
+  return parsed;
 }
 
 /** How deeply `[` and `{` nest outside strings: linear, no recursion, no parse. */

@@ -9,7 +9,8 @@ import {
 import { exponentialBackoff } from "../backoff.js";
 import type { Orchestrator } from "../context.js";
 import { invalidInput, OrchestratorError } from "../errors.js";
-import { isValidId } from "../ids.js";
+import { idProblem, isValidId } from "../ids.js";
+import { MAX_REASON_LENGTH, requireWellFormed } from "../input.js";
 import { validateContent } from "./content.js";
 import { DatabaseWatcher } from "./wait.js";
 
@@ -38,7 +39,6 @@ export const DEFAULT_LIST_LIMIT = 100;
 const SWEEP_BATCH = 500;
 /** Backoff jitter: up to this fraction of the delay is added at random. */
 const JITTER = 0.25;
-const MAX_REASON_LENGTH = 4_096;
 const LIVE_AGENT_STATUSES = new Set(["starting", "running"]);
 
 // ---------------------------------------------------------------------------------------------
@@ -296,8 +296,13 @@ export function failMessage(o: Orchestrator, options: FailOptions): FailResult {
   if (options.receipt !== undefined) requireReceipt(options.receipt);
   const reason = options.reason.trim();
   if (reason.length === 0 || reason.length > MAX_REASON_LENGTH) {
-    throw invalidInput(`--reason must be 1-${MAX_REASON_LENGTH} characters`, {});
+    throw invalidInput(`--reason must be 1-${MAX_REASON_LENGTH} characters, not ${reason.length}`, {
+      reason: "reason_length",
+      length: reason.length,
+      limit: MAX_REASON_LENGTH,
+    });
   }
+  requireWellFormed(reason, "--reason");
   return o.write(() => {
     const now = o.now();
     const row = getMessage(o, options.messageId);
@@ -701,7 +706,7 @@ function priorityValue(priority: MessagePriority | undefined): number {
 function requireName(flag: string, name: string): void {
   if (!isValidId(name)) {
     throw invalidInput(
-      `${flag} ${JSON.stringify(name)} is not a valid name: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit`,
+      `${flag} ${JSON.stringify(name)} is not a valid name (${idProblem(name)}): 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit`,
       { [flag.replace(/^--/, "")]: name },
     );
   }

@@ -1,4 +1,4 @@
-import { PLAIN, plural, type Style, safeText, table } from "../render.js";
+import { PLAIN, plural, type Style, safeJson, safeText, shorten, table } from "../render.js";
 import type {
   AcknowledgeResult,
   FailResult,
@@ -10,8 +10,7 @@ import type {
 
 /** Content on one line, made safe to print (hostile text shows as escapes). */
 function contentLine(content: unknown, max = 200): string {
-  const text = JSON.stringify(content) ?? "null";
-  return safeText(text.length > max ? `${text.slice(0, max - 1)}…` : text);
+  return safeText(shorten(safeJson(content), max));
 }
 
 export function renderSend(result: SendResult): string {

@@ -1,11 +1,19 @@
 import type { TaskDefinition, TaskRow, TaskStatus } from "@orchestrator/db";
 import type { Orchestrator } from "../context.js";
 import { invalidInput, taskNotFound } from "../errors.js";
-import { requireValidIds } from "../ids.js";
+import { requireNoCaseTwins, requireValidIds } from "../ids.js";
+import { requireReason } from "../input.js";
 import { dependencyCycleError, TaskGraph } from "./graph.js";
 import type { Plan, PlanTask } from "./plan.js";
 
-export { type Plan, type PlanTask, parsePlan, readPlanFile } from "./plan.js";
+export {
+  PLAN_MAX_BYTES,
+  PLAN_MAX_TASKS,
+  type Plan,
+  type PlanTask,
+  parsePlan,
+  readPlanFile,
+} from "./plan.js";
 
 const FINISHED: ReadonlySet<TaskStatus> = new Set(["completed", "cancelled"]);
 
@@ -48,12 +56,18 @@ export function importPlan(o: Orchestrator, plan: Plan, options: ImportOptions =
     }
     requireKnownDependencies(o, tasks);
 
+    const summaries = o.tasks.summaries();
+    requireNoCaseTwins(
+      "task ids",
+      tasks.map((t) => t.id),
+      summaries.map((s) => s.task_id),
+    );
+
     // Tasks whose definition and dependencies the plan may (re)write: new or not started.
     const rewritable = new Set(
       tasks.filter((t) => (existing.get(t.id)?.status ?? "pending") === "pending").map((t) => t.id),
     );
 
-    const summaries = o.tasks.summaries();
     const graph = new TaskGraph();
     for (const s of summaries) graph.node(s.task_id);
     for (const t of tasks) graph.node(t.id);
@@ -352,6 +366,7 @@ export function completeTask(
   taskId: string,
   reason: string | null = null,
 ): TransitionResult {
+  requireReason("--reason", reason);
   return o.write(() => {
     const row = requireTask(o, taskId);
     if (row.status === "completed") {
@@ -383,6 +398,7 @@ export function completeTask(
 
 /** Marks a task failed; the reason is kept for `tasks show` and reports. */
 export function failTask(o: Orchestrator, taskId: string, reason: string | null): TransitionResult {
+  requireReason("--reason", reason);
   return o.write(() => {
     const row = requireTask(o, taskId);
     if (row.status === "failed") {

@@ -1,7 +1,13 @@
-import { readFileSync } from "node:fs";
-import { parse as parseYaml } from "yaml";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { z } from "zod";
-import { invalidInput } from "../errors.js";
+import { invalidInput, OrchestratorError } from "../errors.js";
+import { requireWellFormed } from "../input.js";
+import { parseYamlStrict } from "../yaml.js";
+
+/** Largest plan file read, in bytes (64 MiB): a bigger one is refused before it is parsed. */
+export const PLAN_MAX_BYTES = 64 * 1024 * 1024;
+/** Most tasks in one plan. */
+export const PLAN_MAX_TASKS = 100_000;
 
 /** Statuses a plan may give a task: work not started, already done, or dropped. */
 export const PLAN_STATUSES = ["pending", "completed", "cancelled"] as const;
@@ -24,6 +30,14 @@ export type Plan = z.output<typeof planSchema>;
 
 /** Validates an already-parsed plan document, naming every problem by its path. */
 export function parsePlan(document: unknown, source: string): Plan {
+  const tasks = (document as { tasks?: unknown } | null)?.tasks;
+  if (Array.isArray(tasks) && tasks.length > PLAN_MAX_TASKS) {
+    throw invalidInput(
+      `plan ${source} has ${tasks.length} tasks; the limit is ${PLAN_MAX_TASKS}. Split it into several plans and import them one after the other`,
+      { file: source, tasks: tasks.length, limit: PLAN_MAX_TASKS },
+    );
+  }
+  requireWellFormed(document, `plan ${source}`);
   const parsed = planSchema.safeParse(document);
   if (!parsed.success) {
     const problems = parsed.error.issues.slice(0, 20).map((issue) => {
@@ -42,20 +56,60 @@ export function parsePlan(document: unknown, source: string): Plan {
   return parsed.data;
 }
 
-/** Reads a plan file: JSON when it ends in .json, YAML otherwise. */
-export function readPlanFile(file: string): Plan {
-  let text: string;
+/**
+ * A plan file's text: at most PLAN_MAX_BYTES (read in bounded chunks, so a device or a file
+ * still growing cannot exhaust memory either), and valid UTF-8.
+ */
+function readPlanText(file: string): string {
+  const tooBig = (bytes: string) =>
+    invalidInput(
+      `plan ${file} is ${bytes} bytes; the limit is ${PLAN_MAX_BYTES} bytes (64 MiB). Split it into several plans`,
+      { file, bytes, limit: PLAN_MAX_BYTES },
+    );
+  let fd: number;
   try {
-    text = readFileSync(file, "utf8");
+    fd = openSync(file, "r");
   } catch (error) {
     throw invalidInput(`cannot read plan ${file}: ${(error as Error).message}`, { file });
   }
-  let document: unknown;
+  const chunks: Buffer[] = [];
   try {
-    document = file.endsWith(".json") ? JSON.parse(text) : parseYaml(text, { maxAliasCount: 100 });
+    const size = fstatSync(fd).size;
+    if (size > PLAN_MAX_BYTES) throw tooBig(String(size));
+    let total = 0;
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(Math.min(1 << 20, PLAN_MAX_BYTES + 1 - total));
+      const n = readSync(fd, chunk, 0, chunk.length, null);
+      if (n === 0) break;
+      total += n;
+      if (total > PLAN_MAX_BYTES) throw tooBig(`more than ${PLAN_MAX_BYTES}`);
+      chunks.push(chunk.subarray(0, n));
+    }
   } catch (error) {
-    const kind = file.endsWith(".json") ? "JSON" : "YAML";
-    throw invalidInput(`plan ${file} is not valid ${kind}: ${(error as Error).message}`, { file });
+    if (error instanceof OrchestratorError) throw error;
+    throw invalidInput(`cannot read plan ${file}: ${(error as Error).message}`, { file });
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks));
+  } catch {
+    throw invalidInput(`plan ${file} is not valid UTF-8 text; save it as UTF-8`, { file });
+  }
+}
+
+/** Reads a plan file: JSON when it ends in .json, YAML otherwise (strictly: see parseYamlStrict). */
+export function readPlanFile(file: string): Plan {
+  const text = readPlanText(file);
+  let document: unknown;
+  if (file.endsWith(".json")) {
+    try {
+      document = JSON.parse(text);
+    } catch (error) {
+      throw invalidInput(`plan ${file} is not valid JSON: ${(error as Error).message}`, { file });
+    }
+  } else {
+    document = parseYamlStrict(text, `plan ${file}`, file);
   }
   return parsePlan(document, file);
 }

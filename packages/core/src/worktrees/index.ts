@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync, statfsSync } from "node:fs"
 import { join, resolve } from "node:path";
 import type { WorktreeRow, WorktreeStatus } from "@orchestrator/db";
 import {
+  branchNameProblem,
   GitRepo,
   isValidBranchName,
   realPath,
@@ -29,10 +30,11 @@ interface Layout {
 }
 
 function requireBranch(name: string, what: string): string {
-  if (!isValidBranchName(name)) {
+  const problem = branchNameProblem(name);
+  if (problem !== undefined) {
     throw invalidInput(
-      `invalid ${what} ${JSON.stringify(name)}: not a valid git branch name (no leading '-', no '..', spaces, control characters or any of ~ ^ : ? * [ \\)`,
-      { [what.replace(/ /g, "_")]: name },
+      `invalid ${what} ${JSON.stringify(name)}: ${problem}. A git branch name may not start with '-' or hold '..', spaces, control or invisible characters, look-alikes, or any of ~ ^ : ? * [ \\`,
+      { [what.replace(/ /g, "_")]: name, problem },
     );
   }
   return name;
@@ -135,6 +137,10 @@ export async function createWorktree(
   }
   const l = layout(o);
   const base = requireBranch(options.base ?? l.integration, "base branch");
+  // Before anything is made (the worktree root, a lock): a missing base changes nothing.
+  if (base !== l.integration && !(await l.repo.branchCommit(base))) {
+    throw invalidInput(`base branch ${JSON.stringify(base)} does not exist`, { base });
+  }
   const branch = taskBranch(taskId);
   mkdirSync(l.root, { recursive: true });
   const path = worktreePathFor(l, taskId);
