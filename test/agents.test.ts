@@ -346,7 +346,10 @@ describe("agents (real processes)", () => {
     expect(markdown).toContain("```mermaid");
     expect(markdown).toMatch(/t0\["base"\]:::failed/);
     expect(markdown).toMatch(/t1\["top"\]:::blocked/);
-    expect(markdown).toContain("Stuck: 1 pending task");
+    // Problems are user-influenced text, escaped for Markdown: `\:` renders as `:`.
+    expect(markdown).toContain("- Stuck\\: 1 pending task");
+    expect(markdown).toContain("held back by base \\(failed\\: broken build\\)");
+    expect(markdown).not.toContain("<b>");
   });
 });
 
