@@ -699,7 +699,7 @@ describe("a worktree directory deleted by hand", () => {
     expect(merged.json.result.status).toBe("merged");
     expect(git(p.repo, "rev-parse", "roadmap^2")).toBe(tip);
     const cleaned = p.run("worktrees", "cleanup", "--merged");
-    expect(cleaned.json.result).toEqual({ removed: ["a"], kept: [] });
+    expect(cleaned.json.result).toEqual({ removed: ["a"], kept: [], already_removed: [] });
     expect(git(p.repo, "branch", "--list", BRANCH("a"))).toBe("");
     expect(git(p.repo, "worktree", "list", "--porcelain")).not.toContain(path);
   });
@@ -737,7 +737,7 @@ describe("a branch deleted by hand", () => {
     git(p.repo, "worktree", "remove", "--force", pb);
     git(p.repo, "branch", "-D", BRANCH("b"));
     const cleaned = p.run("worktrees", "cleanup", "--task-id", "b");
-    expect(cleaned.json.result).toEqual({ removed: ["b"], kept: [] });
+    expect(cleaned.json.result).toEqual({ removed: ["b"], kept: [], already_removed: [] });
     expect(
       (rows(p.db).git_worktree_tracker as { task_id: string; status: string }[])
         .filter((w) => w.task_id === "b")
@@ -768,7 +768,7 @@ describe("a branch deleted by hand", () => {
     expect(readFileSync(join(path, "a.txt"), "utf8")).toBe("a\n");
 
     const forced = p.run("worktrees", "cleanup", "--task-id", "a", "--force");
-    expect(forced.json.result).toEqual({ removed: ["a"], kept: [] });
+    expect(forced.json.result).toEqual({ removed: ["a"], kept: [], already_removed: [] });
     expect(existsSync(path)).toBe(false);
     expect(p.run("worktrees", "create", "--task-id", "a").status).toBe(0);
   });

@@ -1,179 +1,23 @@
-import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { WorktreeView } from "../packages/core/src/index.js";
-import { openDatabase } from "../packages/db/src/index.js";
-import { CLI, type CliResult, cli, cliAsync } from "./helpers/cli.js";
-import { git, tempRepo } from "./helpers/git.js";
-import { tempDir } from "./helpers/tmp.js";
-
-const BRANCH = (id: string) => `roadmap-implementation_task-${id}`;
-
-interface Project {
-  base: string;
-  repo: string;
-  worktrees: string;
-  run: (...args: string[]) => CliResult;
-}
-
-/** A repository at <tmp>/repo, so the default worktree root ../worktrees is <tmp>/worktrees. */
-function project(taskIds: readonly string[] = []): Project {
-  const base = tempDir("orch-wt-");
-  const repo = tempRepo(join(base, "repo"));
-  const run = (...args: string[]) => cli(["--repo", repo, "--json", ...args], { cwd: repo });
-  for (const id of taskIds) expect(run("tasks", "add", id, "--title", `task ${id}`).status).toBe(0);
-  return { base, repo, worktrees: join(base, "worktrees"), run };
-}
-
-function commitIn(dir: string, file: string, content: string, message: string): string {
-  writeFileSync(join(dir, file), content);
-  git(dir, "add", file);
-  git(dir, "commit", "-q", "-m", message);
-  return git(dir, "rev-parse", "HEAD");
-}
-
-function gitWorktrees(repo: string): string[] {
-  return git(repo, "worktree", "list", "--porcelain")
-    .split("\n")
-    .filter((l) => l.startsWith("worktree "))
-    .map((l) => l.slice("worktree ".length));
-}
-
-function taskBranches(repo: string): string[] {
-  const out = git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/");
-  return out.split("\n").filter((b) => b.startsWith("roadmap-implementation_task-"));
-}
-
-function noMergeState(dir: string): void {
-  expect(() => git(dir, "rev-parse", "--verify", "-q", "MERGE_HEAD")).toThrow();
-  expect(git(dir, "status", "--porcelain", "--untracked-files=no")).toBe("");
-}
-
-function db(p: Project) {
-  return openDatabase(join(p.repo, ".orchestrator", "orchestrator.db"));
-}
-
-/**
- * A `git` on PATH that stops (sleeps) just before or just after the git command matching
- * $STOP_AT, touching $STOP_MARKER when it gets there: a SIGKILL then lands exactly there.
- */
-function stoppingGit(p: Project): string {
-  const bin = join(p.base, "stop-bin");
-  mkdirSync(bin, { recursive: true });
-  const real = (process.env.PATH ?? "")
-    .split(":")
-    .map((dir) => join(dir, "git"))
-    .find((file) => existsSync(file))!;
-  writeFileSync(
-    join(bin, "git"),
-    `#!/bin/sh
-case " $* " in
-  *" $STOP_AT "*)
-    if [ "$STOP_WHEN" = before ]; then touch "$STOP_MARKER"; sleep 60; fi
-    "${real}" "$@"; rc=$?
-    touch "$STOP_MARKER"; sleep 60; exit $rc ;;
-esac
-exec "${real}" "$@"
-`,
-  );
-  chmodSync(join(bin, "git"), 0o755);
-  return bin;
-}
-
-/** Runs the CLI in its own process group and SIGKILLs the whole group once git reached the stop. */
-async function killAt(
-  p: Project,
-  bin: string,
-  args: string[],
-  stopAt: string,
-  when: "before" | "after",
-): Promise<void> {
-  const marker = join(p.base, `stop-${Math.random().toString(36).slice(2)}`);
-  const child = spawn(process.execPath, [CLI, "--repo", p.repo, "--json", ...args], {
-    cwd: p.repo,
-    env: {
-      ...process.env,
-      NO_COLOR: "1",
-      PATH: `${bin}:${process.env.PATH}`,
-      STOP_AT: stopAt,
-      STOP_WHEN: when,
-      STOP_MARKER: marker,
-    },
-    stdio: "ignore",
-    detached: true,
-  });
-  const exited = new Promise((r) => child.on("exit", r));
-  const deadline = Date.now() + 20_000;
-  while (!existsSync(marker)) {
-    if (Date.now() > deadline) throw new Error(`git never reached ${when} ${stopAt}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  process.kill(-child.pid!, "SIGKILL");
-  await exited;
-}
-
-/** Runs the CLI in its own process group and SIGKILLs the whole group after `afterMs`. */
-async function killDuring(p: Project, args: string[], afterMs: number): Promise<void> {
-  const child = spawn(process.execPath, [CLI, "--repo", p.repo, "--json", ...args], {
-    cwd: p.repo,
-    env: { ...process.env, NO_COLOR: "1" },
-    stdio: "ignore",
-    detached: true,
-  });
-  const exited = new Promise((r) => child.on("exit", r));
-  await new Promise((r) => setTimeout(r, afterMs));
-  try {
-    process.kill(-child.pid!, "SIGKILL");
-  } catch {
-    // it had finished already
-  }
-  await exited;
-}
-
-function events(p: Project, kind: string): Record<string, unknown>[] {
-  const conn = db(p);
-  try {
-    return conn
-      .prepare("SELECT task_id, detail FROM orchestrator_event WHERE kind = ? ORDER BY id")
-      .all(kind)
-      .map((row) => {
-        const e = row as { task_id: string; detail: string | null };
-        return { task_id: e.task_id, ...JSON.parse(e.detail ?? "{}") };
-      });
-  } finally {
-    conn.close();
-  }
-}
-
-/** After `list`: every row is settled, matches git, and git has nothing the database lacks. */
-function expectConsistent(p: Project): WorktreeView[] {
-  const r = p.run("worktrees", "list");
-  expect(r.status, r.stderr + r.stdout).toBe(0);
-  const views = r.json.result.worktrees as WorktreeView[];
-  for (const w of views) {
-    expect(["active", "merged", "conflict"], JSON.stringify(w)).toContain(w.status);
-    expect(w.problems, JSON.stringify(w)).toEqual([]);
-    expect(w.registered && w.directory_exists && w.locked === null).toBe(true);
-  }
-  const registered = gitWorktrees(p.repo).slice(1);
-  expect(registered.sort()).toEqual(views.map((w) => w.worktree_path).sort());
-  const branches = taskBranches(p.repo);
-  expect(branches.sort()).toEqual(views.map((w) => w.branch).sort());
-  for (const dir of gitWorktrees(p.repo)) noMergeState(dir);
-  const conn = db(p);
-  try {
-    const unsettled = conn
-      .prepare(
-        "SELECT count(*) AS n FROM git_worktree_tracker WHERE status IN ('creating','merging')",
-      )
-      .get() as { n: number };
-    expect(unsettled.n).toBe(0);
-  } finally {
-    conn.close();
-  }
-  return views;
-}
+import { cliAsync } from "./helpers/cli.js";
+import { git } from "./helpers/git.js";
+import {
+  BRANCH,
+  commitIn,
+  db,
+  events,
+  expectConsistent,
+  gitWorktrees,
+  killAt,
+  killDuring,
+  noMergeState,
+  type Project,
+  project,
+  stoppingGit,
+  taskBranches,
+} from "./helpers/project.js";
 
 describe("worktrees create", () => {
   it("makes a worktree on a local branch from the integration branch, records it, and refuses a second", () => {
@@ -285,6 +129,7 @@ describe("worktrees merge", () => {
       status: "conflict",
       merge_commit: null,
       conflicts: ["README.md"],
+      already_merged: false,
     });
     expect(git(p.repo, "rev-parse", "roadmap")).toBe(mergeCommit);
     for (const dir of [p.repo, pa, pb]) noMergeState(dir);
@@ -371,7 +216,7 @@ describe("worktrees cleanup", () => {
 
     expect(p.run("worktrees", "cleanup", "--force").status).toBe(2);
     const forced = p.run("worktrees", "cleanup", "--task-id", "unmerged", "--force");
-    expect(forced.json.result).toEqual({ removed: ["unmerged"], kept: [] });
+    expect(forced.json.result).toEqual({ removed: ["unmerged"], kept: [], already_removed: [] });
     expect(taskBranches(p.repo)).toEqual([]);
     expect(gitWorktrees(p.repo)).toHaveLength(1);
   });

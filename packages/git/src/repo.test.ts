@@ -37,6 +37,22 @@ describe("GitRepo", () => {
     expect(git(repo, "rev-parse", "main")).toBe(previous);
   });
 
+  it("onFirstParentChain: the branch's own commits, not those a merge brought in", async () => {
+    const { repo, g } = setup();
+    const root = git(repo, "rev-parse", "main");
+    git(repo, "checkout", "-q", "-b", "side");
+    const side = commitFile(repo, "s.txt", "s\n", "side work");
+    git(repo, "checkout", "-q", "main");
+    const own = commitFile(repo, "m.txt", "m\n", "main work");
+    git(repo, "merge", "-q", "--no-ff", "-m", "merge side", "side");
+    const tip = git(repo, "rev-parse", "main");
+    expect(await g.onFirstParentChain(root, tip)).toBe(true);
+    expect(await g.onFirstParentChain(own, tip)).toBe(true);
+    expect(await g.onFirstParentChain(tip, tip)).toBe(true);
+    expect(await g.onFirstParentChain(side, tip)).toBe(false);
+    await expect(g.onFirstParentChain("--all", tip)).rejects.toBeInstanceOf(GitError);
+  });
+
   it("adds a worktree on a new local branch that tracks nothing, and lists it", async () => {
     const { repo, root, g } = setup();
     const path = await g.addWorktree({

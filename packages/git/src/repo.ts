@@ -340,6 +340,24 @@ export class GitRepo {
     return r.stdout.trim() === "0";
   }
 
+  /**
+   * Whether `commit` is on the first-parent chain of `tip`: a commit of that branch's own
+   * history, not one brought in by a merge (only commits after `commit`'s parents are walked).
+   */
+  async onFirstParentChain(commit: string, tip: string): Promise<boolean> {
+    if (!isObjectId(commit) || !isObjectId(tip)) {
+      throw new GitError("onFirstParentChain takes object ids", { commit, tip });
+    }
+    const r = await this.run([
+      "rev-list",
+      "--first-parent",
+      "--end-of-options",
+      tip,
+      `^${commit}^@`,
+    ]);
+    return r.stdout.split("\n").some((line) => line.trim() === commit);
+  }
+
   /** Whether every commit of `branch` is contained in `into`. */
   async isBranchMerged(branch: string, into: string): Promise<boolean> {
     const tip = await this.branchCommit(branch);

@@ -331,6 +331,8 @@ export interface MergeWorktreeResult {
   status: "merged" | "conflict";
   merge_commit: string | null;
   conflicts: string[];
+  /** The merge had been done before (by another process, or by hand): nothing was written. */
+  already_merged: boolean;
 }
 
 /**
@@ -356,15 +358,8 @@ export async function mergeWorktree(
     // Every interrupted merge first: one that landed moved the branch and its checkouts.
     await repairMerges(o, l);
     const row = o.worktrees.live(taskId);
-    if (!row) {
-      throw invalidInput(
-        `task ${taskId} has no worktree to merge; create one with \`worktrees create --task-id ${taskId}\``,
-        { task_id: taskId },
-      );
-    }
-    if (row.status === "merged") {
-      return { task_id: taskId, status: "merged", merge_commit: row.merge_commit, conflicts: [] };
-    }
+    if (!row) return mergedBefore(o, taskId);
+    if (row.status === "merged") return mergedResult(taskId, row.merge_commit, true);
     if (row.status === "creating") {
       throw invalidInput(
         `the worktree of task ${taskId} is still being created; run \`worktrees list\` to repair an interrupted creation, then merge`,
@@ -409,7 +404,11 @@ export async function mergeWorktree(
         status: "conflict",
         merge_commit: null,
         conflicts: result.conflicts,
+        already_merged: false,
       };
+    }
+    if (result.status === "up_to_date") {
+      await refuseBranchWithoutWork(l, row, { name: into, tip: result.previous });
     }
     const commit = result.status === "merged" ? result.commit : null;
     const outOfStep =
@@ -417,8 +416,55 @@ export async function mergeWorktree(
         ? await syncCheckouts(l, checkouts, result.previous, result.commit)
         : [];
     finishMerge(o, row, into, commit, outOfStep);
-    return { task_id: taskId, status: "merged", merge_commit: commit, conflicts: [] };
+    return mergedResult(taskId, commit, false);
   });
+}
+
+function mergedResult(
+  taskId: string,
+  commit: string | null,
+  alreadyMerged: boolean,
+): MergeWorktreeResult {
+  return {
+    task_id: taskId,
+    status: "merged",
+    merge_commit: commit,
+    conflicts: [],
+    already_merged: alreadyMerged,
+  };
+}
+
+/**
+ * A task without a live worktree: merged and cleaned up already (by another process, say), or
+ * it never had one.
+ */
+function mergedBefore(o: Orchestrator, taskId: string): MergeWorktreeResult {
+  const last = o.worktrees.latest(taskId);
+  if (last?.merge_target && o.tasks.get(taskId)?.status === "completed") {
+    return mergedResult(taskId, last.merge_commit, true);
+  }
+  throw invalidInput(
+    `task ${taskId} has no worktree to merge; create one with \`worktrees create --task-id ${taskId}\``,
+    { task_id: taskId },
+  );
+}
+
+/**
+ * A task branch already contained in the integration branch is merged only if it holds work:
+ * a branch merged by hand is; one still at a commit of the integration branch's own history
+ * (nothing committed since it was made) is refused, so no task is completed without work.
+ */
+async function refuseBranchWithoutWork(
+  l: Layout,
+  row: WorktreeRow,
+  into: { name: string; tip: string },
+): Promise<void> {
+  const tip = await l.repo.branchCommit(row.branch);
+  if (tip === undefined || !(await l.repo.onFirstParentChain(tip, into.tip))) return;
+  throw invalidInput(
+    `branch ${row.branch} of task ${row.task_id} has no commits of its own (its tip ${tip.slice(0, 12)} is a commit of ${into.name}); commit the task's work in ${row.worktree_path} first, or mark the task done with \`tasks complete ${row.task_id}\``,
+    { task_id: row.task_id, branch: row.branch, commit: tip },
+  );
 }
 
 /**
@@ -659,6 +705,8 @@ export interface CleanupOptions {
 export interface CleanupResult {
   removed: string[];
   kept: { task_id: string; reason: string }[];
+  /** `--task-id` of a task whose worktree was removed before (by another process, say). */
+  already_removed: string[];
 }
 
 /**
@@ -678,30 +726,43 @@ export async function cleanupWorktrees(
   }
   if (options.taskId !== undefined) requireTask(o, options.taskId);
   const l = layout(o);
-  return withLock(o, WORKTREES_LOCK, async () => {
-    await l.repo.pruneWorktrees();
-    const entries = await l.repo.listWorktrees();
-    await repairCreates(o, l, entries, options.taskId);
-    let rows: WorktreeRow[];
-    if (options.taskId !== undefined) {
-      const row = o.worktrees.live(options.taskId);
-      if (!row) {
+  // The merge lock too: a branch is never removed while a merge of it is being decided.
+  return withLock(o, MERGE_LOCK, () =>
+    withLock(o, WORKTREES_LOCK, () => cleanupHolding(o, l, options)),
+  );
+}
+
+async function cleanupHolding(
+  o: Orchestrator,
+  l: Layout,
+  options: CleanupOptions,
+): Promise<CleanupResult> {
+  await l.repo.pruneWorktrees();
+  const entries = await l.repo.listWorktrees();
+  await repairCreates(o, l, entries, options.taskId);
+  const result: CleanupResult = { removed: [], kept: [], already_removed: [] };
+  let rows: WorktreeRow[];
+  if (options.taskId !== undefined) {
+    const row = o.worktrees.live(options.taskId);
+    if (!row) {
+      if (!o.worktrees.latest(options.taskId)) {
         throw invalidInput(`task ${options.taskId} has no worktree to clean up`, {
           task_id: options.taskId,
         });
       }
-      rows = [row];
-    } else {
-      rows = o.worktrees.list(["active", "merged", "conflict"]);
+      result.already_removed.push(options.taskId);
+      return result;
     }
-    const result: CleanupResult = { removed: [], kept: [] };
-    for (const row of rows) {
-      const reason = await removeOne(o, l, row, entries, options.force ?? false, !options.taskId);
-      if (reason) result.kept.push({ task_id: row.task_id, reason });
-      else result.removed.push(row.task_id);
-    }
-    return result;
-  });
+    rows = [row];
+  } else {
+    rows = o.worktrees.list(["active", "merged", "conflict"]);
+  }
+  for (const row of rows) {
+    const reason = await removeOne(o, l, row, entries, options.force ?? false, !options.taskId);
+    if (reason) result.kept.push({ task_id: row.task_id, reason });
+    else result.removed.push(row.task_id);
+  }
+  return result;
 }
 
 /** Removes one worktree and branch; returns why it was kept instead, if it was. */

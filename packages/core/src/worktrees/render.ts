@@ -12,6 +12,9 @@ export function renderCreate(r: CreateResult): string {
 
 export function renderMerge(r: MergeWorktreeResult, style: Style = PLAIN): string {
   if (r.status === "merged") {
+    if (r.already_merged) {
+      return `Task ${safeText(r.task_id)} was ${style.status("merged")} before${r.merge_commit ? ` as ${r.merge_commit.slice(0, 12)}` : ""}; nothing to do.`;
+    }
     return r.merge_commit
       ? `Merged task ${safeText(r.task_id)}: ${style.status("merged")} as ${r.merge_commit.slice(0, 12)}; the task is completed.`
       : `Task ${safeText(r.task_id)} ${style.status("merged")}: its branch was already contained in the integration branch; the task is completed.`;
@@ -62,5 +65,8 @@ export function renderCleanup(r: CleanupResult): string {
     `Removed ${plural(r.removed.length, "worktree")}${r.removed.length ? `: ${r.removed.map(safeText).join(", ")}` : ""}; kept ${r.kept.length}.`,
   ];
   for (const k of r.kept) lines.push(`  kept ${safeText(k.task_id)}: ${safeText(k.reason)}`);
+  for (const id of r.already_removed) {
+    lines.push(`  ${safeText(id)}: its worktree was removed before; nothing to do`);
+  }
   return lines.join("\n");
 }

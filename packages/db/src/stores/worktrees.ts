@@ -82,6 +82,14 @@ export class WorktreeStore {
     ).get(taskId);
   }
 
+  /** The task's newest row, live or not (a removed one says what became of its worktree). */
+  latest(taskId: string): WorktreeRow | undefined {
+    return statement<[string], WorktreeRow>(
+      this.db,
+      "SELECT * FROM git_worktree_tracker WHERE task_id = ? ORDER BY id DESC LIMIT 1",
+    ).get(taskId);
+  }
+
   /**
    * Moves a row to `to` only if its status is one of `from` (a conditional update, safe under
    * concurrent processes), setting the given columns too. Returns whether it moved.
