@@ -126,7 +126,7 @@ describe("worktrees under racing processes", () => {
       const again = p.run("worktrees", "create", "--task-id", id, "--reuse");
       expect(
         again.status,
-        `create after a SIGKILL at ${delay} ms (ORCHESTRATOR_RACE_SEED=${SEED}): ${again.stderr}`,
+        `create after a SIGKILL at ${delay} ms (ORCHESTRATOR_RACE_SEED=${SEED}): ${again.stderr}${again.stdout}`,
       ).toBe(0);
       expect(existsSync(join(again.json.result.worktree_path, ".git"))).toBe(true);
       expect(git(again.json.result.worktree_path, "rev-parse", "--abbrev-ref", "HEAD")).toBe(
@@ -135,7 +135,7 @@ describe("worktrees under racing processes", () => {
     }
     expect(expectConsistent(p)).toHaveLength(ids.length);
     expect(git(p.repo, "for-each-ref", "--format=%(refname)", "refs/heads/")).not.toMatch(/\.lock/);
-  });
+  }, 20_000 + ROUNDS * 2_000);
 });
 
 describe("worktrees merge and cleanup said twice", () => {

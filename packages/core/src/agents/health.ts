@@ -282,6 +282,7 @@ export function reopenForRestart(o: Orchestrator, taskId: string): void {
   if (task.status !== "failed") return;
   const previous = o.assignments.latest(taskId);
   o.tasks.transition(taskId, ["failed"], "assigned", now);
+  o.record({ kind: "task_reopened", task_id: taskId, detail: { from: "failed" } });
   o.assignments.insert(taskId, task.agent_type, now);
   if (previous) {
     o.assignments.updateActive(

@@ -35,6 +35,31 @@ describe("assign", () => {
     expect(assign(o, { maxParallel: 3 }).assignments.map((a) => a.task_id)).toEqual(["d"]);
   });
 
+  it("keeps the slot of a failed task whose agent awaits its restart, until it is given up", () => {
+    const o = testOrchestrator();
+    importPlan(o, plan({ a: [], b: [], c: [], d: [] }));
+    expect(assign(o, { maxParallel: 3 }).tasks_assigned).toBe(3);
+    const now = o.now();
+    o.agents.insert(
+      {
+        agent_id: "agent-a",
+        agent_type: "code_developer",
+        singleton: false,
+        task_id: "a",
+        worktree_path: null,
+        log_path: "/dev/null",
+        restart_of: null,
+      },
+      now,
+    );
+    o.agents.end("agent-a", { status: "failed", exit_code: 1, end_reason: "exit 1" }, now);
+    failTask(o, "a", "agent-a exited with code 1");
+    // The restart will put a back in flight without assign: d must wait for it.
+    expect(assign(o, { maxParallel: 3 })).toMatchObject({ status: "at_capacity", running: 3 });
+    o.agents.setRestartState("agent-a", "gave_up", o.now());
+    expect(assign(o, { maxParallel: 3 }).assignments.map((t) => t.task_id)).toEqual(["d"]);
+  });
+
   it("sends one task_assignment message per assignment to the agent type", () => {
     const o = testOrchestrator();
     importPlan(o, plan({ a: [], b: [] }, { b: { agent_type: "architect" } }));

@@ -139,6 +139,7 @@ function countTasks(o: Orchestrator): Counts {
     if (RUNNING_STATUSES.includes(c.status)) counts.running += c.n;
     if (c.status === "pending" && c.blocked) counts.blocked += c.n;
   }
+  counts.running += o.tasks.awaitingRestart();
   return counts;
 }
 
