@@ -4,7 +4,7 @@
 //
 //   CHAOS_RUNS=<n>   how many of the recorded seeds to run (default 2, the CI setting; 16 locally)
 //   CHAOS_KILLS=<n>  SIGKILLs per run (default 10)
-//   CHAOS_SEED=<n>   replay one seed (a failure prints the command)
+//   CHAOS_SEED=<n>[,<n>…]  replay these seeds (a failure prints the command)
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
@@ -22,7 +22,7 @@ const RECORDED_SEEDS = [
 const RUNS = Number(process.env.CHAOS_RUNS ?? 2);
 const KILLS = Number(process.env.CHAOS_KILLS ?? 10);
 const SEEDS = process.env.CHAOS_SEED
-  ? [Number(process.env.CHAOS_SEED)]
+  ? process.env.CHAOS_SEED.split(",").map(Number)
   : RECORDED_SEEDS.slice(0, RUNS);
 const MAX_PARALLEL = 3;
 const TASKS = 12;
@@ -70,6 +70,7 @@ function query(repo: string, sql: string, ...params: unknown[]): Row[] {
 /** One chaos run: what it did, in order, for the failure message. */
 class Chaos {
   readonly actions: string[] = [];
+  readonly crashes: string[] = [];
   kills = 0;
   private readonly random: () => number;
 
@@ -95,6 +96,12 @@ class Chaos {
     const outcome = await Promise.race([r.done, sleep(afterMs).then(() => undefined)]);
     if (outcome) {
       this.actions.push(`${args.join(" ")} → exit ${outcome.status}`);
+      // Refusals (typed errors) are fine in chaos; a crash or an internal error never is.
+      if (outcome.status === 1 || outcome.status >= 128) {
+        this.crashes.push(
+          `${args.join(" ")} → exit ${outcome.status}: ${outcome.stderr.slice(-500)}`,
+        );
+      }
       return;
     }
     r.child.kill("SIGKILL");
@@ -298,9 +305,13 @@ describe(`chaos: the demo plan under ${KILLS} SIGKILLs per run`, () => {
         "SELECT agent_id FROM agent_lifecycle WHERE status IN ('starting','running')",
       );
       expect(live, why).toEqual([]);
-      expect([...checkSlots(repo), ...checkMessages(repo), ...checkGit(repo, ids)], why).toEqual(
-        [],
-      );
+      const problems = [
+        ...chaos.crashes,
+        ...checkSlots(repo),
+        ...checkMessages(repo),
+        ...checkGit(repo, ids),
+      ];
+      expect(problems, why).toEqual([]);
       // And the next command accepts the state as it is.
       expect(cli(["worktrees", "list", "--json"], { cwd: repo }).status, why).toBe(0);
       expect(cli(["agents", "health", "--json"], { cwd: repo }).status, why).toBe(0);

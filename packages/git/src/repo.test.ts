@@ -53,6 +53,25 @@ describe("GitRepo", () => {
     await expect(g.onFirstParentChain("--all", tip)).rejects.toBeInstanceOf(GitError);
   });
 
+  it("discardWorktree takes apart a half-made worktree git itself refuses to remove", async () => {
+    const { repo, root, g } = setup();
+    const path = await g.addWorktree({
+      root,
+      path: join(root, "half"),
+      branch: "b-half",
+      base: "main",
+    });
+    git(repo, "worktree", "lock", "--reason", "initializing", path);
+    writeFileSync(join(path, ".git"), ""); // killed inside `git worktree add`
+    await expect(g.removeWorktree(root, path, { force: true })).rejects.toBeInstanceOf(GitError);
+    await g.discardWorktree(root, path);
+    expect(existsSync(path)).toBe(false);
+    expect((await g.listWorktrees()).map((w) => w.branch)).toEqual(["main"]);
+    // The same path can be used again.
+    await g.addWorktree({ root, path, branch: "b-again", base: "main" });
+    expect(existsSync(join(path, "README.md"))).toBe(true);
+  });
+
   it("adds a worktree on a new local branch that tracks nothing, and lists it", async () => {
     const { repo, root, g } = setup();
     const path = await g.addWorktree({

@@ -1,5 +1,5 @@
-import { existsSync } from "node:fs";
-import { resolve } from "node:path";
+import { existsSync, readdirSync, readFileSync, realpathSync, rmSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import { GitPluginError, simpleGit } from "simple-git";
 import { GitError } from "./errors.js";
 import { parseMergeTree, parseWorktreeList, type WorktreeEntry } from "./parse.js";
@@ -311,6 +311,37 @@ export class GitRepo {
     await this.run(["worktree", "remove", ...force, "--end-of-options", inside]);
   }
 
+  /**
+   * Removes a half-made worktree, even one git refuses to remove itself (killed inside `git
+   * worktree add`, its `.git` file missing or empty): its directory, then its registration.
+   * Only for a worktree nobody has worked in yet.
+   */
+  async discardWorktree(root: string, path: string): Promise<void> {
+    const inside = requireInside(root, path);
+    try {
+      await this.removeWorktree(root, inside, { force: true });
+      return;
+    } catch {
+      // git could not validate it: take it apart by hand below
+    }
+    rmSync(inside, { recursive: true, force: true });
+    const r = await this.run(["rev-parse", "--git-common-dir"]);
+    const admin = join(resolve(this.dir, r.stdout.trim()), "worktrees");
+    if (!existsSync(admin)) return;
+    const target = canonical(inside);
+    for (const name of readdirSync(admin)) {
+      let gitdir: string;
+      try {
+        gitdir = readFileSync(join(admin, name, "gitdir"), "utf8").trim();
+      } catch {
+        continue;
+      }
+      if (canonical(dirname(gitdir)) === target) {
+        rmSync(join(admin, name), { recursive: true, force: true });
+      }
+    }
+  }
+
   /** Deletes a local branch: `-d` (only when merged into HEAD or its upstream) or, forced, `-D`. */
   async deleteBranch(branch: string, options: { force?: boolean } = {}): Promise<void> {
     requireBranchName(branch);
@@ -565,4 +596,13 @@ export class GitRepo {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** A path with its parent's symlinks resolved (the path itself may be gone). */
+function canonical(path: string): string {
+  try {
+    return join(realpathSync(dirname(path)), basename(path));
+  } catch {
+    return resolve(path);
+  }
 }

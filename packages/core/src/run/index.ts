@@ -116,7 +116,9 @@ export async function runWorkflow(o: Orchestrator, options: RunOptions): Promise
       });
     }
     emit({ kind: "started", message: `running with up to ${options.maxParallel} agents` });
+    await cleanFinished(o, emit);
     const outcome = await loop(o, options, emit, lock.held.renew);
+    if (outcome === "completed") await cleanFinished(o, emit);
     if (outcome === "interrupted") await stopAgents(o, emit);
     const tasks = countTasks(o);
     const report = activityReport(o, startedAt);
@@ -211,6 +213,22 @@ async function mergeReviewed(o: Orchestrator, emit: Emit): Promise<boolean> {
   }
   for (const task of o.tasks.withStatus(["conflict"])) await retryConflicted(o, task.task_id, emit);
   return reviewed.length > 0;
+}
+
+/**
+ * Worktrees and branches of merged work that an interrupted run or clean-up left behind, or
+ * that a merge by another command did not clean up: the sweeping clean-up (it keeps every
+ * unmerged branch and the worktrees of tasks still being worked on).
+ */
+async function cleanFinished(o: Orchestrator, emit: Emit): Promise<void> {
+  const cleaned = await cleanupWorktrees(o, { merged: true });
+  for (const taskId of cleaned.removed) {
+    emit({
+      kind: "cleaned",
+      task_id: taskId,
+      message: "worktree and branch of merged work removed",
+    });
+  }
 }
 
 /** A conflicted task starts again from the integration branch as it is now; its old commits are kept. */

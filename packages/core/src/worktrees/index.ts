@@ -290,7 +290,7 @@ async function repairCreates(
     if (row.status !== "creating" && !initializing) continue;
 
     // Undo the half-made worktree: registration, then directory.
-    if (entry) await l.repo.removeWorktree(l.root, row.worktree_path, { force: true });
+    if (entry) await l.repo.discardWorktree(l.root, row.worktree_path);
     if (existsSync(row.worktree_path)) {
       rmSync(requireInside(l.root, row.worktree_path), { recursive: true, force: true });
     }
