@@ -115,27 +115,33 @@ describe("worktrees under racing processes", () => {
     expectAllCleaned(p);
   });
 
-  it(`create killed with SIGKILL at random moments, ${ROUNDS} rounds (seed ${SEED}): the next create always succeeds`, async () => {
-    const random = prng(SEED);
-    const ids = Array.from({ length: ROUNDS }, (_, i) => `k${i}`);
-    const p = project(ids);
-    expect(p.run("assign", "--max-parallel", String(ids.length)).status).toBe(0);
-    for (const id of ids) {
-      const delay = Math.floor(random() * 450);
-      await killDuring(p, ["worktrees", "create", "--task-id", id], delay);
-      const again = p.run("worktrees", "create", "--task-id", id, "--reuse");
-      expect(
-        again.status,
-        `create after a SIGKILL at ${delay} ms (ORCHESTRATOR_RACE_SEED=${SEED}): ${again.stderr}${again.stdout}`,
-      ).toBe(0);
-      expect(existsSync(join(again.json.result.worktree_path, ".git"))).toBe(true);
-      expect(git(again.json.result.worktree_path, "rev-parse", "--abbrev-ref", "HEAD")).toBe(
-        BRANCH(id),
+  it(
+    `create killed with SIGKILL at random moments, ${ROUNDS} rounds (seed ${SEED}): the next create always succeeds`,
+    async () => {
+      const random = prng(SEED);
+      const ids = Array.from({ length: ROUNDS }, (_, i) => `k${i}`);
+      const p = project(ids);
+      expect(p.run("assign", "--max-parallel", String(ids.length)).status).toBe(0);
+      for (const id of ids) {
+        const delay = Math.floor(random() * 450);
+        await killDuring(p, ["worktrees", "create", "--task-id", id], delay);
+        const again = p.run("worktrees", "create", "--task-id", id, "--reuse");
+        expect(
+          again.status,
+          `create after a SIGKILL at ${delay} ms (ORCHESTRATOR_RACE_SEED=${SEED}): ${again.stderr}${again.stdout}`,
+        ).toBe(0);
+        expect(existsSync(join(again.json.result.worktree_path, ".git"))).toBe(true);
+        expect(git(again.json.result.worktree_path, "rev-parse", "--abbrev-ref", "HEAD")).toBe(
+          BRANCH(id),
+        );
+      }
+      expect(expectConsistent(p)).toHaveLength(ids.length);
+      expect(git(p.repo, "for-each-ref", "--format=%(refname)", "refs/heads/")).not.toMatch(
+        /\.lock/,
       );
-    }
-    expect(expectConsistent(p)).toHaveLength(ids.length);
-    expect(git(p.repo, "for-each-ref", "--format=%(refname)", "refs/heads/")).not.toMatch(/\.lock/);
-  }, 20_000 + ROUNDS * 2_000);
+    },
+    20_000 + ROUNDS * 2_000,
+  );
 });
 
 describe("worktrees merge and cleanup said twice", () => {
