@@ -283,6 +283,7 @@ export function reopenForRestart(o: Orchestrator, taskId: string): void {
   const previous = o.assignments.latest(taskId);
   o.tasks.transition(taskId, ["failed"], "assigned", now);
   o.assignments.insert(taskId, task.agent_type, now);
+  o.record({ kind: "task_reopened", task_id: taskId, detail: { from: "failed" } });
   if (previous) {
     o.assignments.updateActive(
       taskId,

@@ -238,6 +238,20 @@ export class AgentStore {
     ).all();
   }
 
+  /**
+   * Failed tasks whose agent is still due a restart: they hold a --max-parallel slot, since the
+   * restart puts them back to work without a new assignment.
+   */
+  failedTasksAwaitingRestart(): number {
+    return statement<[], { n: number }>(
+      this.db,
+      `SELECT count(DISTINCT t.task_id) AS n
+         FROM agent_lifecycle a INDEXED BY agent_lifecycle_restartable
+         JOIN specs_task t ON t.task_id = a.task_id
+        WHERE a.status = 'failed' AND a.restart_state IS NULL AND t.status = 'failed'`,
+    ).get()!.n;
+  }
+
   logRestart(row: Omit<RestartLogRow, "id">): void {
     statement(
       this.db,
