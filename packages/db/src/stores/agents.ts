@@ -222,7 +222,8 @@ export class AgentStore {
     );
   }
 
-  setRestartState(agentId: string, state: "restarted" | "gave_up", now: number): void {
+  /** null: due a restart again (a claimed restart whose start failed). */
+  setRestartState(agentId: string, state: "restarted" | "gave_up" | null, now: number): void {
     statement(
       this.db,
       "UPDATE agent_lifecycle SET restart_state = ?, updated_at = ? WHERE agent_id = ?",
