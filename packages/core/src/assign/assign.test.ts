@@ -48,7 +48,7 @@ describe("assign", () => {
           singleton: false,
           task_id: "a",
           worktree_path: null,
-          log_path: null,
+          log_path: "/dev/null",
           restart_of: null,
         },
         o.now(),
