@@ -87,7 +87,7 @@ function setUp(rng: () => number): Env {
     env: {
       CHAOS_DIR: base,
       CHAOS_FAIL_TASKS: failTasks.join(","),
-      CHAOS_AGENT_MS: "200",
+      CHAOS_AGENT_MS: "50",
       ORCHESTRATOR_DB: "",
     },
     actions: [],
@@ -107,6 +107,14 @@ function alive(pid: number): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+function parseJson(line: string): unknown {
+  try {
+    return JSON.parse(line);
+  } catch {
+    return undefined;
   }
 }
 
@@ -302,6 +310,16 @@ async function chaosRun(seed: number, kills: number): Promise<{ kills: number; m
     const timeout = setTimeout(() => final.child.kill("SIGKILL"), FINAL_RUN_MS);
     const r = await final.done;
     clearTimeout(timeout);
+    for (const line of r.stdout.split("\n")) {
+      const ev = (parseJson(line) as { event?: { at: number; kind: string; message: string } })
+        ?.event;
+      if (ev)
+        e.actions.push(
+          `${((ev.at - began) / 1000).toFixed(2)}s   final run: ${ev.kind} ${ev.message}`,
+        );
+    }
+    log(`final run: exit ${r.status}`);
+    if (process.env.CHAOS_VERBOSE) console.log(e.actions.join("\n"));
     if (r.status !== 0) {
       throw new ChaosFailure(
         `the final run exited ${r.status} (not completed): ${r.stderr.slice(-1500)}\n${r.stdout.split("\n").slice(-30).join("\n")}`,

@@ -1,6 +1,6 @@
 import type { AgentRow } from "@orchestrator/db";
 import { exponentialBackoff } from "../backoff.js";
-import type { Config } from "../config.js";
+import { agentPolicy, type Config } from "../config.js";
 import type { Orchestrator } from "../context.js";
 import { failTask } from "../tasks/index.js";
 import { formatDuration } from "../units.js";
@@ -222,6 +222,18 @@ async function restartIfDue(
       delay_ms: delay,
       due_at: dueAt,
       reason: why,
+    };
+  }
+  const policy = agentPolicy(o.config, row.agent_type);
+  const busy = o.agents.live(row.agent_type).length;
+  if (busy >= policy.maxInstances) {
+    return {
+      ...decision,
+      action: "start_failed",
+      attempt,
+      delay_ms: delay,
+      due_at: dueAt,
+      reason: `${why}; agent type ${row.agent_type} runs ${busy} of its max_instances ${policy.maxInstances}, so the restart waits for one to finish`,
     };
   }
   const claimed = o.write(() => {
