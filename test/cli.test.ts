@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { SCHEMA_VERSION } from "@orchestrator/db";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { cli, ROOT } from "./helpers/cli.js";
@@ -16,7 +17,7 @@ describe("orchestrator CLI (built, as a subprocess)", () => {
     expect(init.json).toMatchObject({
       ok: true,
       command: "init",
-      result: { schema_version: 1, tasks: 0 },
+      result: { schema_version: SCHEMA_VERSION, tasks: 0 },
     });
     expect(existsSync(join(repo, ".orchestrator", "orchestrator.db"))).toBe(true);
     expect(git(repo, "status", "--porcelain")).toBe("");

@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
@@ -214,6 +215,32 @@ describe("orchestrator run (the demo plan, real agents)", () => {
       "db-schema",
     );
     expect(doc.result.deadlocks.stuck.root_blockers[0].reason).toMatch(/without committing/);
+  }, 60_000);
+
+  it("runs two ready tasks of a singleton type one after the other (it crashed with SingletonViolation, chaos seed 7)", async () => {
+    const { base, repo } = demoRepo(
+      `integration_branch: roadmap\nworktree_root: ../worktrees\nagents:\n  architect:\n    command: ["node", "tools/demo-agent.mjs", "{title}"]\n    singleton: true\n`,
+    );
+    const plan = join(base, "singleton.yaml");
+    writeFileSync(
+      plan,
+      "tasks:\n  - { id: spec-a, title: Spec A, agent_type: architect }\n  - { id: spec-b, title: Spec B, agent_type: architect }\n",
+    );
+    const r = cliAsync(["run", "--plan", plan, "--json"], {
+      cwd: repo,
+      env: { DEMO_AGENT_SECONDS: "0.2" },
+    });
+    running.push({ kill: () => r.child.kill("SIGKILL") });
+    const result = await r.done;
+    expect(result.status, result.stderr).toBe(0);
+    expect(lines(result.stdout).at(-1).result.outcome).toBe("completed");
+    // Never two architects at once: each started after the other had ended.
+    const agents = query<{ started_at: number; ended_at: number }>(
+      repo,
+      "SELECT started_at, ended_at FROM agent_lifecycle ORDER BY started_at",
+    );
+    expect(agents).toHaveLength(2);
+    expect(agents[1]!.started_at).toBeGreaterThanOrEqual(agents[0]!.ended_at);
   }, 60_000);
 
   it("refuses to start when a task needs an agent type the config lacks, and changes nothing", () => {

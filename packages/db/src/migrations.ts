@@ -259,6 +259,13 @@ export const MIGRATIONS: readonly string[] = [
     value TEXT NOT NULL
   ) STRICT, WITHOUT ROWID;
   `,
+  // 2: who is starting an agent. A `starting` row without a supervisor yet belongs to the process
+  // that inserted it; once that spawner is dead (killed before it launched the supervisor) the
+  // row is released at once instead of holding its slot until the start timeout.
+  `
+  ALTER TABLE agent_lifecycle ADD COLUMN spawner_pid INTEGER;
+  ALTER TABLE agent_lifecycle ADD COLUMN spawner_start_time TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

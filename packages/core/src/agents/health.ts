@@ -1,6 +1,6 @@
 import type { AgentRow } from "@orchestrator/db";
 import { exponentialBackoff } from "../backoff.js";
-import type { Config } from "../config.js";
+import { agentPolicy, type Config } from "../config.js";
 import type { Orchestrator } from "../context.js";
 import { failTask } from "../tasks/index.js";
 import { formatDuration } from "../units.js";
@@ -88,7 +88,8 @@ export interface RestartDecision {
   agent_id: string;
   agent_type: string;
   task_id: string | null;
-  action: "restarted" | "scheduled" | "gave_up" | "not_needed";
+  /** start_failed: the restart was due but its agent could not start (e.g. its type is at max_instances); retried later. */
+  action: "restarted" | "scheduled" | "gave_up" | "not_needed" | "start_failed";
   attempt: number;
   delay_ms: number;
   due_at: number;
@@ -223,6 +224,18 @@ async function restartIfDue(
       reason: why,
     };
   }
+  const policy = agentPolicy(o.config, row.agent_type);
+  const busy = o.agents.live(row.agent_type).length;
+  if (busy >= policy.maxInstances) {
+    return {
+      ...decision,
+      action: "start_failed",
+      attempt,
+      delay_ms: delay,
+      due_at: dueAt,
+      reason: `${why}; agent type ${row.agent_type} runs ${busy} of its max_instances ${policy.maxInstances}, so the restart waits for one to finish`,
+    };
+  }
   const claimed = o.write(() => {
     const current = o.agents.get(row.agent_id)!;
     if (current.restart_state !== null) return false; // another process restarted it
@@ -239,12 +252,26 @@ async function restartIfDue(
       due_at: dueAt,
       reason: "restarted by another process",
     };
-  const spawned = await spawnAgent(o, {
-    agentType: row.agent_type,
-    ...(row.task_id ? { taskId: row.task_id } : {}),
-    restartOf: row.agent_id,
-    supervisorCommand,
-  });
+  let spawned: Awaited<ReturnType<typeof spawnAgent>>;
+  try {
+    spawned = await spawnAgent(o, {
+      agentType: row.agent_type,
+      ...(row.task_id ? { taskId: row.task_id } : {}),
+      restartOf: row.agent_id,
+      supervisorCommand,
+    });
+  } catch (error) {
+    // Not started (its type is at max_instances, the supervisor died, …): due again next time.
+    o.write(() => o.agents.setRestartState(row.agent_id, null, o.now()));
+    return {
+      ...decision,
+      action: "start_failed",
+      attempt,
+      delay_ms: delay,
+      due_at: dueAt,
+      reason: `${why}; the restart could not start: ${(error as Error).message}`,
+    };
+  }
   o.write(() => {
     o.agents.logRestart({
       agent_id: row.agent_id,

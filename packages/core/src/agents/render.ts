@@ -59,6 +59,7 @@ export function renderHealth(r: HealthResult, style: Style = PLAIN): string {
       scheduled: `restart ${d.attempt} scheduled in ${formatDuration(d.due_at - Date.now())} (backoff ${formatDuration(d.delay_ms)})`,
       gave_up: "not restarted: crash-loop limit reached; its task failed",
       not_needed: "not restarted",
+      start_failed: `restart ${d.attempt} could not start; the next health check tries again`,
     }[d.action];
     out.push(`${safeText(d.agent_id)}: ${what} — ${safeText(d.reason)}`);
   }

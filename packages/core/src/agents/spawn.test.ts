@@ -46,3 +46,37 @@ describe("reapVanished", () => {
     });
   });
 });
+
+describe("a starting agent without a supervisor yet", () => {
+  function starting(o: ReturnType<typeof testOrchestrator>, spawnerStart: string) {
+    o.agents.insert(
+      {
+        agent_id: "dev-1",
+        agent_type: "dev",
+        singleton: true,
+        task_id: null,
+        worktree_path: null,
+        log_path: "dev-1.log",
+        restart_of: null,
+        spawner_pid: process.pid,
+        spawner_start_time: spawnerStart,
+      },
+      o.now(),
+    );
+  }
+
+  it("belongs to its live spawner, about to launch the supervisor", () => {
+    const o = testOrchestrator();
+    starting(o, self.startTime);
+    expect(o.write(() => reapVanished(o, o.agents.live()))).toEqual([]);
+  });
+
+  it("is released at once when its spawner was killed, not after the 30 s start timeout (chaos)", () => {
+    const o = testOrchestrator();
+    starting(o, "a spawner that no longer exists");
+    expect(o.write(() => reapVanished(o, o.agents.live())).map((r) => r.agent_id)).toEqual([
+      "dev-1",
+    ]);
+    expect(o.agents.get("dev-1")!.status).toBe("failed");
+  });
+});

@@ -114,6 +114,8 @@ export async function spawnAgent(o: Orchestrator, options: SpawnOptions): Promis
         worktree_path: worktree,
         log_path: logPath,
         restart_of: options.restartOf ?? null,
+        spawner_pid: process.pid,
+        spawner_start_time: sampleProcess(process.pid)?.startTime ?? null,
       },
       o.now(),
     );
@@ -193,6 +195,9 @@ export function isAgentAlive(row: AgentRow, now: number): boolean {
   if (row.status !== "starting") return false;
   if (row.supervisor_pid !== null)
     return isSameProcess(row.supervisor_pid, row.supervisor_start_time);
+  // No supervisor yet: its spawner is about to start one, unless the spawner is dead.
+  if (row.spawner_pid !== null && row.spawner_start_time !== null)
+    return isSameProcess(row.spawner_pid, row.spawner_start_time);
   return now - row.started_at < START_TIMEOUT_MS;
 }
 
@@ -266,6 +271,26 @@ async function waitUntilRunning(o: Orchestrator, agentId: string): Promise<Agent
           agent_id: agentId,
           log_path: row.log_path,
         },
+      );
+    }
+    if (
+      row.supervisor_pid !== null &&
+      !isSameProcess(row.supervisor_pid, row.supervisor_start_time) &&
+      o.agents.get(agentId)!.pid === null
+    ) {
+      const reason = `its supervisor (pid ${row.supervisor_pid}) died before starting it`;
+      o.write(() => {
+        if (o.agents.end(agentId, { status: "failed", end_reason: reason }, o.now()))
+          o.record({
+            kind: "agent_failed",
+            agent_id: agentId,
+            task_id: row.task_id,
+            detail: { reason },
+          });
+      });
+      throw invalidInput(
+        `agent ${agentId} did not start: ${reason}; see its log ${row.log_path}, then run \`orchestrator agents health --auto-restart\` (or \`orchestrator run\`) to start it again`,
+        { agent_id: agentId, supervisor_pid: row.supervisor_pid, log_path: row.log_path },
       );
     }
     if (Date.now() > deadline) {

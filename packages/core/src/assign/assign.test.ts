@@ -35,29 +35,39 @@ describe("assign", () => {
     expect(assign(o, { maxParallel: 3 }).assignments.map((a) => a.task_id)).toEqual(["d"]);
   });
 
-  it("keeps the slot of a failed task whose agent awaits its restart, until it is given up", () => {
+  it("counts a failed task whose agent is due a restart against max_parallel (chaos seed 7)", () => {
     const o = testOrchestrator();
     importPlan(o, plan({ a: [], b: [], c: [], d: [] }));
     expect(assign(o, { maxParallel: 3 }).tasks_assigned).toBe(3);
-    const now = o.now();
-    o.agents.insert(
-      {
-        agent_id: "agent-a",
-        agent_type: "code_developer",
-        singleton: false,
-        task_id: "a",
-        worktree_path: null,
-        log_path: "/dev/null",
-        restart_of: null,
-      },
-      now,
-    );
-    o.agents.end("agent-a", { status: "failed", exit_code: 1, end_reason: "exit 1" }, now);
-    failTask(o, "a", "agent-a exited with code 1");
-    // The restart will put a back in flight without assign: d must wait for it.
-    expect(assign(o, { maxParallel: 3 })).toMatchObject({ status: "at_capacity", running: 3 });
-    o.agents.setRestartState("agent-a", "gave_up", o.now());
-    expect(assign(o, { maxParallel: 3 }).assignments.map((t) => t.task_id)).toEqual(["d"]);
+    // a's agent crashed: the task fails, and health --auto-restart will put it back to work.
+    o.write(() => {
+      o.agents.insert(
+        {
+          agent_id: "code_developer-1",
+          agent_type: "code_developer",
+          singleton: false,
+          task_id: "a",
+          worktree_path: null,
+          log_path: "/dev/null",
+          restart_of: null,
+        },
+        o.now(),
+      );
+      o.agents.end(
+        "code_developer-1",
+        { status: "failed", end_reason: "exited with code 1" },
+        o.now(),
+      );
+    });
+    failTask(o, "a", "agent code_developer-1 exited with code 1");
+    expect(assign(o, { maxParallel: 3 })).toMatchObject({
+      status: "at_capacity",
+      tasks_assigned: 0,
+      running: 3,
+    });
+    // Given up on (no restart coming), the slot is free again.
+    o.write(() => o.agents.setRestartState("code_developer-1", "gave_up", o.now()));
+    expect(assign(o, { maxParallel: 3 }).assignments.map((x) => x.task_id)).toEqual(["d"]);
   });
 
   it("sends one task_assignment message per assignment to the agent type", () => {

@@ -34,7 +34,7 @@ export interface AssignResult {
   status: AssignStatus;
   tasks_assigned: number;
   assignments: Assignment[];
-  /** Tasks occupying an agent (assigned or in progress) after this assignment. */
+  /** Tasks occupying an agent (assigned, in progress, or failed and due a restart) after this assignment. */
   running: number;
   max_parallel: number;
   /** Pending tasks waiting on unfinished dependencies. */
@@ -139,7 +139,8 @@ function countTasks(o: Orchestrator): Counts {
     if (RUNNING_STATUSES.includes(c.status)) counts.running += c.n;
     if (c.status === "pending" && c.blocked) counts.blocked += c.n;
   }
-  counts.running += o.tasks.awaitingRestart();
+  // A failed task due a restart goes back to work without being assigned again: it keeps its slot.
+  counts.running += o.agents.failedTasksAwaitingRestart();
   return counts;
 }
 

@@ -10,6 +10,7 @@ import {
 } from "../agents/report.js";
 import { spawnAgent } from "../agents/spawn.js";
 import { assign } from "../assign/index.js";
+import { agentPolicy } from "../config.js";
 import type { Orchestrator } from "../context.js";
 import { invalidInput, OrchestratorError } from "../errors.js";
 import { importPlan, type Plan, retryTask } from "../tasks/index.js";
@@ -216,18 +217,22 @@ async function mergeReviewed(o: Orchestrator, emit: Emit): Promise<boolean> {
 }
 
 /**
- * Worktrees and branches of merged work that an interrupted run or clean-up left behind, or
- * that a merge by another command did not clean up: the sweeping clean-up (it keeps every
- * unmerged branch and the worktrees of tasks still being worked on).
+ * Worktrees of tasks already completed or cancelled: left by a run stopped (or killed) between
+ * a merge and its clean-up. Merged work only; unmerged commits are kept and reported.
  */
 async function cleanFinished(o: Orchestrator, emit: Emit): Promise<void> {
-  const cleaned = await cleanupWorktrees(o, { merged: true });
-  for (const taskId of cleaned.removed) {
-    emit({
-      kind: "cleaned",
-      task_id: taskId,
-      message: "worktree and branch of merged work removed",
-    });
+  for (const row of o.worktrees.list(["active", "merged", "conflict"])) {
+    const task = o.tasks.get(row.task_id);
+    if (task?.status !== "completed" && task?.status !== "cancelled") continue;
+    const cleaned = await cleanupWorktrees(o, { taskId: row.task_id });
+    for (const kept of cleaned.kept)
+      emit({ kind: "kept", task_id: kept.task_id, message: `kept: ${kept.reason}` });
+    if (cleaned.removed.length > 0)
+      emit({
+        kind: "cleaned",
+        task_id: row.task_id,
+        message: `worktree and branch of the finished task removed`,
+      });
   }
 }
 
@@ -264,6 +269,8 @@ async function superviseAgents(o: Orchestrator, options: RunOptions, emit: Emit)
     } else if (r.action === "gave_up") {
       moved = true;
       emit({ kind: "gave_up", ...at, message: `not restarted: ${r.reason}` });
+    } else if (r.action === "start_failed") {
+      emit({ kind: "restart_scheduled", ...at, message: `restart postponed: ${r.reason}` });
     }
   }
   return moved;
@@ -271,14 +278,25 @@ async function superviseAgents(o: Orchestrator, options: RunOptions, emit: Emit)
 
 /**
  * Every assigned task without a live agent gets one (new assignments, and those of a stopped
- * run). The agents start concurrently: each start waits for a supervisor process to come up.
+ * run), as far as its agent type's max_instances allows (two ready tasks of a singleton type
+ * run one after the other). A task whose failed agent is due a restart is left to the restart
+ * (superviseAgents), with its backoff. The agents start concurrently: each start waits for a
+ * supervisor process to come up; one that cannot start is reported and tried again next round.
  */
 async function startAgents(o: Orchestrator, options: RunOptions, emit: Emit): Promise<boolean> {
-  const waiting = o.tasks
-    .withStatus(["assigned"])
-    .filter((task) => !o.agents.liveOnTask(task.task_id));
-  if (waiting.length === 0 || options.signal?.aborted) return false;
-  const started = await Promise.all(
+  if (options.signal?.aborted) return false;
+  const restarting = new Set(o.agents.restartable().map((a) => a.task_id));
+  const free = new Map<string, number>();
+  const waiting = o.tasks.withStatus(["assigned"]).filter((task) => {
+    if (restarting.has(task.task_id) || o.agents.liveOnTask(task.task_id)) return false;
+    const slots =
+      free.get(task.agent_type) ??
+      agentPolicy(o.config, task.agent_type).maxInstances - o.agents.live(task.agent_type).length;
+    free.set(task.agent_type, slots - 1);
+    return slots > 0;
+  });
+  if (waiting.length === 0) return false;
+  const started = await Promise.allSettled(
     waiting.map((task) =>
       spawnAgent(o, {
         agentType: task.agent_type,
@@ -287,15 +305,27 @@ async function startAgents(o: Orchestrator, options: RunOptions, emit: Emit): Pr
       }),
     ),
   );
-  for (const spawned of started) {
+  let moved = false;
+  started.forEach((outcome, i) => {
+    const task = waiting[i]!;
+    if (outcome.status === "rejected") {
+      emit({
+        kind: "failed",
+        task_id: task.task_id,
+        message: `could not start an agent on ${task.task_id}, trying again: ${(outcome.reason as Error).message}`,
+      });
+      return;
+    }
+    moved = true;
+    const spawned = outcome.value;
     emit({
       kind: "spawned",
       task_id: spawned.task_id!,
       agent_id: spawned.agent_id,
       message: `${spawned.agent_id} started on ${spawned.task_id} (pid ${spawned.pid})`,
     });
-  }
-  return true;
+  });
+  return moved;
 }
 
 /** Nothing runs, nothing is due to restart, nothing awaits a merge and nothing can be assigned. */

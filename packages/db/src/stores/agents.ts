@@ -14,6 +14,9 @@ export interface AgentRow {
   pid_start_time: string | null;
   supervisor_pid: number | null;
   supervisor_start_time: string | null;
+  /** The process that inserted the row (schema 2): while it starts the supervisor, the row is its. */
+  spawner_pid: number | null;
+  spawner_start_time: string | null;
   task_id: string | null;
   worktree_path: string | null;
   log_path: string | null;
@@ -42,6 +45,9 @@ export interface NewAgent {
   worktree_path: string | null;
   log_path: string;
   restart_of: string | null;
+  /** The process inserting the row, with its start time (a pid is only trusted with it). */
+  spawner_pid?: number | null;
+  spawner_start_time?: string | null;
 }
 
 export interface AgentEnd {
@@ -82,8 +88,8 @@ export class AgentStore {
     statement(
       this.db,
       `INSERT INTO agent_lifecycle (agent_id, agent_type, singleton, status, task_id, worktree_path, log_path,
-                                    started_at, last_heartbeat, restart_of, updated_at)
-       VALUES (?, ?, ?, 'starting', ?, ?, ?, ?, ?, ?, ?)`,
+                                    started_at, last_heartbeat, restart_of, spawner_pid, spawner_start_time, updated_at)
+       VALUES (?, ?, ?, 'starting', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ).run(
       agent.agent_id,
       agent.agent_type,
@@ -94,6 +100,8 @@ export class AgentStore {
       now,
       now,
       agent.restart_of,
+      agent.spawner_pid ?? null,
+      agent.spawner_start_time ?? null,
       now,
     );
   }
@@ -222,7 +230,8 @@ export class AgentStore {
     );
   }
 
-  setRestartState(agentId: string, state: "restarted" | "gave_up", now: number): void {
+  /** null: due a restart again (a claimed restart whose start failed). */
+  setRestartState(agentId: string, state: "restarted" | "gave_up" | null, now: number): void {
     statement(
       this.db,
       "UPDATE agent_lifecycle SET restart_state = ?, updated_at = ? WHERE agent_id = ?",
@@ -236,6 +245,20 @@ export class AgentStore {
       `SELECT * FROM agent_lifecycle INDEXED BY agent_lifecycle_restartable
         WHERE status = 'failed' AND restart_state IS NULL ORDER BY ended_at`,
     ).all();
+  }
+
+  /**
+   * Failed tasks whose agent is still due a restart: they hold a --max-parallel slot, since the
+   * restart puts them back to work without a new assignment.
+   */
+  failedTasksAwaitingRestart(): number {
+    return statement<[], { n: number }>(
+      this.db,
+      `SELECT count(DISTINCT t.task_id) AS n
+         FROM agent_lifecycle a INDEXED BY agent_lifecycle_restartable
+         JOIN specs_task t ON t.task_id = a.task_id
+        WHERE a.status = 'failed' AND a.restart_state IS NULL AND t.status = 'failed'`,
+    ).get()!.n;
   }
 
   logRestart(row: Omit<RestartLogRow, "id">): void {

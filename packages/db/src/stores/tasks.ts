@@ -233,20 +233,6 @@ export class TaskStore {
     ).all();
   }
 
-  /**
-   * Failed tasks whose agent failed and waits for its restart (neither restarted nor given up
-   * on): the restart puts the task back in flight without `assign`, so it keeps its slot.
-   */
-  awaitingRestart(): number {
-    return statement<[], { n: number }>(
-      this.db,
-      `SELECT count(DISTINCT a.task_id) AS n
-         FROM agent_lifecycle a INDEXED BY agent_lifecycle_restartable
-         JOIN specs_task t ON t.task_id = a.task_id AND t.status = 'failed'
-        WHERE a.status = 'failed' AND a.restart_state IS NULL`,
-    ).get()!.n;
-  }
-
   addDependency(blockingTaskId: string, dependentTaskId: string): boolean {
     return (
       statement(
