@@ -103,5 +103,5 @@ describe("assign under concurrent processes", () => {
     }
     expect(peak).toBe(MAX_PARALLEL);
     reader.close();
-  });
+  }, 180_000);
 });
