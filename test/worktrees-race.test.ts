@@ -8,6 +8,7 @@ import { git } from "./helpers/git.js";
 import {
   BRANCH,
   commitIn,
+  db,
   expectConsistent,
   gitWorktrees,
   killDuring,
@@ -165,6 +166,30 @@ describe("worktrees merge and cleanup said twice", () => {
       already_merged: true,
     });
     expect(mergesOf(p, "twice")).toHaveLength(1);
+  });
+
+  it("merge refuses while the task's agent is still running, naming it", () => {
+    const p = project(["busy"]);
+    withWork(p, ["busy"]);
+    const conn = db(p);
+    conn
+      .prepare(
+        `INSERT INTO agent_lifecycle (agent_id, agent_type, singleton, status, pid, task_id, log_path,
+                                      started_at, last_heartbeat, updated_at)
+         VALUES ('code_developer-busy', 'code_developer', 0, 'running', ?, 'busy', '/dev/null', 0, 0, 0)`,
+      )
+      .run(process.pid);
+    conn.close();
+    const before = git(p.repo, "rev-parse", "roadmap");
+    const r = p.run("worktrees", "merge", "--task-id", "busy");
+    expect(r.status).toBe(2);
+    expect(r.json.error).toMatchObject({
+      code: "InvalidInput",
+      details: { task_id: "busy", agent_id: "code_developer-busy", pid: process.pid },
+    });
+    expect(r.json.error.message).toContain(`pid ${process.pid}`);
+    expect(git(p.repo, "rev-parse", "roadmap")).toBe(before);
+    expect(taskStatus(p, "busy")).toBe("assigned");
   });
 
   it("merge refuses a branch with no work of its own, and completes one merged by hand", () => {

@@ -360,6 +360,7 @@ export async function mergeWorktree(
     const row = o.worktrees.live(taskId);
     if (!row) return mergedBefore(o, taskId);
     if (row.status === "merged") return mergedResult(taskId, row.merge_commit, true);
+    refuseWhileAgentRuns(o, taskId);
     if (row.status === "creating") {
       throw invalidInput(
         `the worktree of task ${taskId} is still being created; run \`worktrees list\` to repair an interrupted creation, then merge`,
@@ -418,6 +419,16 @@ export async function mergeWorktree(
     finishMerge(o, row, into, commit, outOfStep);
     return mergedResult(taskId, commit, false);
   });
+}
+
+/** An agent still at work on the task may commit more: merging now would complete it early. */
+function refuseWhileAgentRuns(o: Orchestrator, taskId: string): void {
+  const agent = o.agents.liveOnTask(taskId);
+  if (!agent) return;
+  throw invalidInput(
+    `task ${taskId}'s agent ${agent.agent_id}${agent.pid ? ` (pid ${agent.pid})` : ""} is still ${agent.status}; merge when it has finished, or stop it first with \`agents kill --agent-id ${agent.agent_id}\``,
+    { task_id: taskId, agent_id: agent.agent_id, pid: agent.pid },
+  );
 }
 
 function mergedResult(
