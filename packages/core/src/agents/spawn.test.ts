@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { testOrchestrator } from "../../../../test/helpers/orchestrator.js";
 import { sampleProcess } from "./process.js";
-import { reapVanished } from "./spawn.js";
+import { reapVanished, spawnAgent } from "./spawn.js";
 
 const self = sampleProcess(process.pid)!;
 
@@ -78,5 +78,18 @@ describe("a starting agent without a supervisor yet", () => {
       "dev-1",
     ]);
     expect(o.agents.get("dev-1")!.status).toBe("failed");
+  });
+});
+
+describe("spawnAgent", () => {
+  it("fails at once, naming the supervisor, when the supervisor dies before starting the agent (it waited 30 s)", async () => {
+    const o = testOrchestrator();
+    o.config.agents.dev = { command: ["true"], max_instances: 2, heartbeat: "process", env: {} };
+    const started = Date.now();
+    await expect(
+      spawnAgent(o, { agentType: "dev", supervisorCommand: [process.execPath, "-e", ""] }),
+    ).rejects.toThrow(/its supervisor \(pid \d+\) died before starting it/);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(o.agents.live()).toEqual([]);
   });
 });
