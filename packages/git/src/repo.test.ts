@@ -72,6 +72,19 @@ describe("GitRepo", () => {
     expect(existsSync(join(path, "README.md"))).toBe(true);
   });
 
+  it("removeStaleBranchLock removes a ref lock a killed git left, once it is old enough", async () => {
+    const { repo, g } = setup();
+    git(repo, "branch", "b-stale");
+    const lock = join(repo, ".git", "refs", "heads", "b-stale.lock");
+    writeFileSync(lock, "");
+    const tip = git(repo, "rev-parse", "b-stale");
+    expect(await g.deleteBranchIfAt("b-stale", tip)).toBe(false);
+    expect(await g.removeStaleBranchLock("b-stale", 300)).toBe(lock);
+    expect(existsSync(lock)).toBe(false);
+    expect(await g.deleteBranchIfAt("b-stale", tip)).toBe(true);
+    expect(await g.removeStaleBranchLock("b-stale", 300)).toBeUndefined();
+  });
+
   it("adds a worktree on a new local branch that tracks nothing, and lists it", async () => {
     const { repo, root, g } = setup();
     const path = await g.addWorktree({

@@ -1,5 +1,6 @@
-import { existsSync, readdirSync, readFileSync, realpathSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { GitPluginError, simpleGit } from "simple-git";
 import { GitError } from "./errors.js";
 import { parseMergeTree, parseWorktreeList, type WorktreeEntry } from "./parse.js";
@@ -309,6 +310,31 @@ export class GitRepo {
     const inside = requireInside(root, path);
     const force = options.force ? ["--force", "--force"] : [];
     await this.run(["worktree", "remove", ...force, "--end-of-options", inside]);
+  }
+
+  /**
+   * Removes the ref lock `refs/heads/<branch>.lock` that a git killed while creating or moving
+   * the branch left behind, once it is at least `minAgeMs` old and unchanged (a live git holds
+   * one for milliseconds). Only for a branch no other process is meant to be writing. Returns
+   * the removed file.
+   */
+  async removeStaleBranchLock(branch: string, minAgeMs = 1000): Promise<string | undefined> {
+    const [lock] = await this.lockFiles(this.dir, { index: false, branch });
+    if (lock === undefined) return undefined;
+    const mtime = () => {
+      try {
+        return statSync(lock).mtimeMs;
+      } catch {
+        return undefined;
+      }
+    };
+    const first = mtime();
+    if (first === undefined) return undefined;
+    const wait = first + minAgeMs - Date.now();
+    if (wait > 0) await sleep(wait);
+    if (mtime() !== first) return undefined; // gone, or taken again: not stale
+    rmSync(lock, { force: true });
+    return lock;
   }
 
   /**

@@ -297,6 +297,8 @@ async function repairCreates(
     await l.repo.pruneWorktrees();
     if (row.status === "creating") {
       // The branch git made for it holds no work of its own: delete it if nothing would be lost.
+      // A git killed while making it may have left its ref lock: nobody else writes this branch.
+      await l.repo.removeStaleBranchLock(row.branch);
       const tip = await l.repo.branchCommit(row.branch);
       const baseTip = await l.repo.branchCommit(row.base_branch);
       const deleted =
