@@ -1,6 +1,5 @@
 import { existsSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { GitPluginError, simpleGit } from "simple-git";
 import { GitError } from "./errors.js";
 import { parseMergeTree, parseWorktreeList, type WorktreeEntry } from "./parse.js";
