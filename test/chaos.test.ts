@@ -90,6 +90,26 @@ function start(e: Env, args: string[]): { child: ChildProcess; done: Promise<Cli
   });
 }
 
+/** Acknowledges every polled message, in parallel. */
+async function acknowledgeAll(
+  e: Env,
+  messages: readonly { message_id: number; receipt: string }[],
+): Promise<void> {
+  await Promise.all(
+    messages.map(
+      (m) =>
+        start(e, [
+          "route",
+          "acknowledge",
+          "--message-id",
+          String(m.message_id),
+          "--receipt",
+          m.receipt,
+        ]).done,
+    ),
+  );
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -274,16 +294,7 @@ async function chaosRun(seed: number, kills: number): Promise<{ kills: number; m
       }
       // Messages received by the poll are acknowledged only sometimes: the rest are redelivered or dead-lettered.
       if (args[0] === "route" && r.status === 0 && rng() < 0.5) {
-        for (const m of r.json.result.messages) {
-          await start(e, [
-            "route",
-            "acknowledge",
-            "--message-id",
-            String(m.message_id),
-            "--receipt",
-            m.receipt,
-          ]).done;
-        }
+        await acknowledgeAll(e, r.json.result.messages);
       }
     }
     if (runProc && !runProc.exited) {
@@ -360,19 +371,7 @@ async function drainMessages(e: Env, log: (s: string) => void): Promise<void> {
         "5s",
       ]).done;
       if (r.status !== 0) throw new ChaosFailure(`route poll --target ${target}: ${r.stderr}`);
-      await Promise.all(
-        r.json.result.messages.map(
-          (m: { message_id: number; receipt: string }) =>
-            start(e, [
-              "route",
-              "acknowledge",
-              "--message-id",
-              String(m.message_id),
-              "--receipt",
-              m.receipt,
-            ]).done,
-        ),
-      );
+      await acknowledgeAll(e, r.json.result.messages);
       log(`drained ${r.json.result.messages.length} message(s) for ${target}`);
     }
     await sleep(200);

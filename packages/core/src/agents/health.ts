@@ -214,27 +214,24 @@ async function restartIfDue(
   const delay = restartDelay(o.config, attempt);
   const dueAt = (row.ended_at ?? now) + delay;
   const why = row.end_reason ?? "failed";
+  const planned = (action: RestartDecision["action"], reason: string): RestartDecision => ({
+    ...decision,
+    action,
+    attempt,
+    delay_ms: delay,
+    due_at: dueAt,
+    reason,
+  });
   if (now < dueAt) {
-    return {
-      ...decision,
-      action: "scheduled",
-      attempt,
-      delay_ms: delay,
-      due_at: dueAt,
-      reason: why,
-    };
+    return planned("scheduled", why);
   }
   const policy = agentPolicy(o.config, row.agent_type);
   const busy = o.agents.live(row.agent_type).length;
   if (busy >= policy.maxInstances) {
-    return {
-      ...decision,
-      action: "start_failed",
-      attempt,
-      delay_ms: delay,
-      due_at: dueAt,
-      reason: `${why}; agent type ${row.agent_type} runs ${busy} of its max_instances ${policy.maxInstances}, so the restart waits for one to finish`,
-    };
+    return planned(
+      "start_failed",
+      `${why}; agent type ${row.agent_type} runs ${busy} of its max_instances ${policy.maxInstances}, so the restart waits for one to finish`,
+    );
   }
   const claimed = o.write(() => {
     const current = o.agents.get(row.agent_id)!;
@@ -243,15 +240,7 @@ async function restartIfDue(
     if (row.task_id) reopenForRestart(o, row.task_id);
     return true;
   });
-  if (!claimed)
-    return {
-      ...decision,
-      action: "not_needed",
-      attempt,
-      delay_ms: delay,
-      due_at: dueAt,
-      reason: "restarted by another process",
-    };
+  if (!claimed) return planned("not_needed", "restarted by another process");
   let spawned: Awaited<ReturnType<typeof spawnAgent>>;
   try {
     spawned = await spawnAgent(o, {
@@ -263,14 +252,10 @@ async function restartIfDue(
   } catch (error) {
     // Not started (its type is at max_instances, the supervisor died, …): due again next time.
     o.write(() => o.agents.setRestartState(row.agent_id, null, o.now()));
-    return {
-      ...decision,
-      action: "start_failed",
-      attempt,
-      delay_ms: delay,
-      due_at: dueAt,
-      reason: `${why}; the restart could not start: ${(error as Error).message}`,
-    };
+    return planned(
+      "start_failed",
+      `${why}; the restart could not start: ${(error as Error).message}`,
+    );
   }
   o.write(() => {
     o.agents.logRestart({
@@ -291,15 +276,7 @@ async function restartIfDue(
       detail: { previous: row.agent_id, attempt, delay_ms: delay, reason: why },
     });
   });
-  return {
-    ...decision,
-    action: "restarted",
-    attempt,
-    delay_ms: delay,
-    due_at: dueAt,
-    new_agent_id: spawned.agent_id,
-    reason: why,
-  };
+  return { ...planned("restarted", why), new_agent_id: spawned.agent_id };
 }
 
 /** A failed task gets a new attempt (an orchestrator_task row) for the restarted agent. */
