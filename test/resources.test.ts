@@ -16,7 +16,8 @@ import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { CLI, type CliResult, cli, cliAsync } from "./helpers/cli.js";
 import { demoRepo } from "./helpers/demo.js";
-import { git, tempRepo } from "./helpers/git.js";
+import { git } from "./helpers/git.js";
+import { commitIn, type Project, project, taskStatus } from "./helpers/project.js";
 import { tempDir } from "./helpers/tmp.js";
 
 /**
@@ -135,33 +136,12 @@ function sqliteFiles(dir: string): string[] {
     .sort();
 }
 
-interface Project {
-  base: string;
-  repo: string;
-  db: string;
-  run: (...args: string[]) => CliResult;
-}
-
-/** A repository at <tmp>/repo (worktrees land in <tmp>/worktrees) with the given tasks. */
-function project(taskIdsToAdd: readonly string[]): Project {
-  const base = tempDir("orch-res-");
-  const repo = tempRepo(join(base, "repo"));
-  const run = (...args: string[]) => cli(["--repo", repo, "--json", ...args], { cwd: repo });
-  for (const id of taskIdsToAdd) {
-    expect(run("tasks", "add", id, "--title", `task ${id}`).status).toBe(0);
-  }
-  return { base, repo, db: join(repo, ".orchestrator", "orchestrator.db"), run };
-}
-
 /** Creates the task's worktree and commits one file in it; returns the worktree and the tip. */
 function workOn(p: Project, id: string, file = `${id}.txt`): { path: string; tip: string } {
   const r = p.run("worktrees", "create", "--task-id", id);
   expect(r.status, r.stdout).toBe(0);
   const path = r.json.result.worktree_path as string;
-  writeFileSync(join(path, file), `${id}\n`);
-  git(path, "add", file);
-  git(path, "commit", "-q", "-m", `work on ${id}`);
-  return { path, tip: git(path, "rev-parse", "HEAD") };
+  return { path, tip: commitIn(path, file, `${id}\n`, `work on ${id}`) };
 }
 
 /** Everything a refused command must leave alone: refs, worktrees, rows. */
@@ -171,10 +151,6 @@ function state(p: Project) {
     worktrees: git(p.repo, "worktree", "list", "--porcelain"),
     rows: rows(p.db),
   };
-}
-
-function taskStatus(p: Project, id: string): string {
-  return p.run("tasks", "show", id).json.result.status;
 }
 
 // ---------------------------------------------------------------------------------------------

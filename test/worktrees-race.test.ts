@@ -16,6 +16,7 @@ import {
   type Project,
   project,
   taskBranches,
+  taskStatus,
 } from "./helpers/project.js";
 import { failures, prng, RACE_PROCS, race } from "./helpers/race.js";
 
@@ -39,10 +40,6 @@ function mergesOf(p: Project, id: string): string[] {
   return git(p.repo, "log", "--first-parent", "--merges", "--format=%H %s", "roadmap")
     .split("\n")
     .filter((l) => l.endsWith(` merge: complete ${id}`));
-}
-
-function taskStatus(p: Project, id: string): string {
-  return p.run("tasks", "show", id).json.result.status;
 }
 
 /** Nothing is left behind: no task worktree or branch, no half-merge, rows settled. */

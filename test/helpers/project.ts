@@ -33,6 +33,10 @@ export function project(taskIds: readonly string[] = []): Project {
   };
 }
 
+export function taskStatus(p: Project, id: string): string {
+  return p.run("tasks", "show", id).json.result.status;
+}
+
 export function commitIn(dir: string, file: string, content: string, message: string): string {
   writeFileSync(join(dir, file), content);
   git(dir, "add", file);
