@@ -10,10 +10,12 @@ import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import {
   acknowledgeMessage,
+  acknowledgeMessages,
   type Orchestrator,
   openOrchestrator,
   pollMessages,
   sendMessage,
+  sendMessages,
   waitForMessages,
 } from "../packages/core/src/index.js";
 import { line, report, summarize } from "./lib.js";
@@ -108,16 +110,19 @@ function plainLifecycleOne(p: Plain): () => void {
 }
 
 function lifecycleBatch(o: Orchestrator, size: number): () => void {
+  const batch = Array.from({ length: size }, () => ({
+    from: "architect",
+    to: TARGET,
+    type: "spec_ready",
+    content: '{"n":1}',
+  }));
   return () => {
-    o.write(() => {
-      for (let i = 0; i < size; i++) {
-        sendMessage(o, { from: "architect", to: TARGET, type: "spec_ready", content: '{"n":1}' });
-      }
-    });
+    sendMessages(o, batch);
     const got = pollMessages(o, { target: TARGET, limit: size }).messages;
-    o.write(() => {
-      for (const m of got) acknowledgeMessage(o, { messageId: m.message_id, receipt: m.receipt });
-    });
+    acknowledgeMessages(
+      o,
+      got.map((m) => ({ messageId: m.message_id, receipt: m.receipt })),
+    );
   };
 }
 

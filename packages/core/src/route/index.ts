@@ -167,6 +167,29 @@ export interface ListOptions {
  * from the same sender stores one message: repeating the send returns the first message's id.
  */
 export function sendMessage(o: Orchestrator, options: SendOptions): SendResult {
+  return sendMessages(o, [options])[0]!;
+}
+
+/**
+ * Stores several messages in one transaction, all or nothing: a batch with one bad message
+ * stores none. Results are in the order of `batch`.
+ */
+export function sendMessages(o: Orchestrator, batch: readonly SendOptions[]): SendResult[] {
+  const checked = batch.map((options) => checkSend(o, options));
+  return o.write(() => {
+    const now = o.now();
+    const addresses = new Map<string, Address>();
+    return checked.map((send) => storeMessage(o, send, addresses, now));
+  });
+}
+
+interface CheckedSend {
+  options: SendOptions;
+  priority: number;
+  ttl: number;
+}
+
+function checkSend(o: Orchestrator, options: SendOptions): CheckedSend {
   requireName("--from", options.from);
   requireName("--to", options.to);
   requireName("--type", options.type);
@@ -181,43 +204,53 @@ export function sendMessage(o: Orchestrator, options: SendOptions): SendResult {
     }
   }
   validateContent(options.content);
+  return { options, priority, ttl };
+}
 
-  return o.write(() => {
-    const now = o.now();
-    if (options.idempotencyKey !== undefined) {
-      const earlier = o.messages.byIdempotencyKey(options.from, options.idempotencyKey);
-      if (earlier) return sameMessageOrRefuse(earlier, options);
-    }
-    const recipient = resolveAddress(o, options.to, "--to");
-    if (recipient.kind === "agent" && !LIVE_AGENT_STATUSES.has(recipient.status)) {
-      throw new OrchestratorError(
-        "AgentNotFound",
-        `agent ${JSON.stringify(options.to)} has ended (${recipient.status}); a message to it would never be delivered. Address its type ${JSON.stringify(recipient.agentType)} instead`,
-        { agent_id: options.to, status: recipient.status, agent_type: recipient.agentType },
-      );
-    }
-    const messageId = o.messages.insert(
-      {
-        from_agent: options.from,
-        to_agent: options.to,
-        to_kind: recipient.kind,
-        message_type: options.type,
-        content: options.content,
-        priority,
-        max_attempts: o.config.messages.max_attempts,
-        expires_at: now + ttl,
-        idempotency_key: options.idempotencyKey ?? null,
-      },
-      now,
+/** One send inside the batch's transaction; `addresses` remembers names already resolved. */
+function storeMessage(
+  o: Orchestrator,
+  { options, priority, ttl }: CheckedSend,
+  addresses: Map<string, Address>,
+  now: number,
+): SendResult {
+  if (options.idempotencyKey !== undefined) {
+    const earlier = o.messages.byIdempotencyKey(options.from, options.idempotencyKey);
+    if (earlier) return sameMessageOrRefuse(earlier, options);
+  }
+  let recipient = addresses.get(options.to);
+  if (!recipient) {
+    recipient = resolveAddress(o, options.to, "--to");
+    addresses.set(options.to, recipient);
+  }
+  if (recipient.kind === "agent" && !LIVE_AGENT_STATUSES.has(recipient.status)) {
+    throw new OrchestratorError(
+      "AgentNotFound",
+      `agent ${JSON.stringify(options.to)} has ended (${recipient.status}); a message to it would never be delivered. Address its type ${JSON.stringify(recipient.agentType)} instead`,
+      { agent_id: options.to, status: recipient.status, agent_type: recipient.agentType },
     );
-    o.record({
-      kind: "message_sent",
-      message_id: messageId,
-      agent_id: options.from,
-      detail: { to: options.to, to_kind: recipient.kind, type: options.type },
-    });
-    return { message_id: messageId };
+  }
+  const messageId = o.messages.insert(
+    {
+      from_agent: options.from,
+      to_agent: options.to,
+      to_kind: recipient.kind,
+      message_type: options.type,
+      content: options.content,
+      priority,
+      max_attempts: o.config.messages.max_attempts,
+      expires_at: now + ttl,
+      idempotency_key: options.idempotencyKey ?? null,
+    },
+    now,
+  );
+  o.record({
+    kind: "message_sent",
+    message_id: messageId,
+    agent_id: options.from,
+    detail: { to: options.to, to_kind: recipient.kind, type: options.type },
   });
+  return { message_id: messageId };
 }
 
 /**
@@ -272,19 +305,44 @@ export function acknowledgeMessage(
   o: Orchestrator,
   options: AcknowledgeOptions,
 ): AcknowledgeResult {
-  requireMessageId(options.messageId);
-  requireReceipt(options.receipt);
+  const [outcome] = acknowledgeMessages(o, [options]);
+  if (outcome instanceof OrchestratorError) throw outcome;
+  return outcome!;
+}
+
+/**
+ * Acknowledges several deliveries in one transaction. Each is judged on its own, as by
+ * `acknowledgeMessage`: a refused one (stale receipt, unknown id) comes back as its error in
+ * its place and does not stop the others.
+ */
+export function acknowledgeMessages(
+  o: Orchestrator,
+  batch: readonly AcknowledgeOptions[],
+): (AcknowledgeResult | OrchestratorError)[] {
+  for (const options of batch) {
+    requireMessageId(options.messageId);
+    requireReceipt(options.receipt);
+  }
   return o.write(() => {
     const now = o.now();
-    if (o.messages.acknowledge(options.messageId, options.receipt, now)) {
-      return { message_id: options.messageId, status: "acknowledged" };
-    }
-    const row = getMessage(o, options.messageId);
-    if (row.status === "acknowledged" && row.receipt === options.receipt) {
-      return { message_id: row.id, status: "acknowledged" };
-    }
-    throw staleReceipt(row, options.receipt, now, "acknowledge");
+    return batch.map((options) => acknowledgeOne(o, options, now));
   });
+}
+
+function acknowledgeOne(
+  o: Orchestrator,
+  options: AcknowledgeOptions,
+  now: number,
+): AcknowledgeResult | OrchestratorError {
+  if (o.messages.acknowledge(options.messageId, options.receipt, now)) {
+    return { message_id: options.messageId, status: "acknowledged" };
+  }
+  const row = o.messages.get(options.messageId);
+  if (!row) return messageNotFound(options.messageId);
+  if (row.status === "acknowledged" && row.receipt === options.receipt) {
+    return { message_id: row.id, status: "acknowledged" };
+  }
+  return staleReceipt(row, options.receipt, now, "acknowledge");
 }
 
 /**
@@ -639,14 +697,16 @@ function staleReceipt(
 
 function getMessage(o: Orchestrator, id: number): MessageRow {
   const row = o.messages.get(id);
-  if (!row) {
-    throw new OrchestratorError(
-      "MessageNotFound",
-      `no message with id ${id}; run \`orchestrator route list\` to see messages`,
-      { message_id: id },
-    );
-  }
+  if (!row) throw messageNotFound(id);
   return row;
+}
+
+function messageNotFound(id: number): OrchestratorError {
+  return new OrchestratorError(
+    "MessageNotFound",
+    `no message with id ${id}; run \`orchestrator route list\` to see messages`,
+    { message_id: id },
+  );
 }
 
 function failResult(

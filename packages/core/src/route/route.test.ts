@@ -9,6 +9,7 @@ import { importPlan, parsePlan } from "../tasks/index.js";
 import { nestingDepth } from "./content.js";
 import {
   acknowledgeMessage,
+  acknowledgeMessages,
   backoffDelay,
   failMessage,
   listMessages,
@@ -16,6 +17,7 @@ import {
   pollMessages,
   retryMessage,
   sendMessage,
+  sendMessages,
   waitForMessages,
 } from "./index.js";
 import { renderList, renderPoll } from "./render.js";
@@ -137,6 +139,65 @@ describe("send, poll, acknowledge", () => {
       type: "task_assignment",
       content: { task_id: "auth-api" },
     });
+  });
+});
+
+describe("batches", () => {
+  const message = (n: number, to = "code_developer") => ({
+    from: "architect",
+    to,
+    type: "spec_ready",
+    content: JSON.stringify({ n }),
+  });
+
+  it("sends a batch in one transaction and in order, or nothing when one message is refused", () => {
+    const { o } = setup();
+    const ids = sendMessages(o, [message(1), message(2), message(3)]).map((r) => r.message_id);
+    expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    const polled = pollMessages(o, { target: "code_developer", limit: 10 }).messages;
+    expect(polled.map((m) => [m.message_id, m.content])).toEqual(
+      ids.map((id, i) => [id, { n: i + 1 }]),
+    );
+
+    const before = o.db.prepare("SELECT count(*) AS n FROM agent_message").get();
+    const refused = caught(() => sendMessages(o, [message(4), message(5, "nobody-here")]));
+    expect(refused.code).toBe("AgentNotFound");
+    expect(refused.details).toMatchObject({ name: "nobody-here" });
+    expect(o.db.prepare("SELECT count(*) AS n FROM agent_message").get()).toEqual(before);
+    expect(caught(() => sendMessages(o, [message(6), { ...message(7), content: "{" }])).code).toBe(
+      "InvalidInput",
+    );
+    expect(o.db.prepare("SELECT count(*) AS n FROM agent_message").get()).toEqual(before);
+  });
+
+  it("acknowledges a batch, returning a refused receipt as its error without stopping the others", () => {
+    const { o, clock } = setup();
+    const [a, b, c] = sendMessages(o, [message(1), message(2), message(3)]).map(
+      (r) => r.message_id,
+    );
+    const polled = pollMessages(o, { target: "code_developer", limit: 10 }).messages;
+    const receipt = (id: number) => polled.find((m) => m.message_id === id)!.receipt;
+    clock.now += 1;
+    const outcomes = acknowledgeMessages(o, [
+      { messageId: a!, receipt: receipt(a!) },
+      { messageId: b!, receipt: "not-the-receipt" },
+      { messageId: 999_999, receipt: "x" },
+      { messageId: c!, receipt: receipt(c!) },
+    ]);
+    expect(outcomes[0]).toEqual({ message_id: a, status: "acknowledged" });
+    expect(outcomes[1]).toBeInstanceOf(OrchestratorError);
+    expect((outcomes[1] as OrchestratorError).code).toBe("StaleReceipt");
+    expect((outcomes[2] as OrchestratorError).code).toBe("MessageNotFound");
+    expect(outcomes[3]).toEqual({ message_id: c, status: "acknowledged" });
+    expect([a, b, c].map((id) => row(o, id!).status)).toEqual([
+      "acknowledged",
+      "delivered",
+      "acknowledged",
+    ]);
+    // The single-message form throws the same refusal.
+    expect(caught(() => acknowledgeMessage(o, { messageId: b!, receipt: "nope" })).code).toBe(
+      "StaleReceipt",
+    );
   });
 });
 
