@@ -134,7 +134,7 @@ export class TaskStore {
     now: number,
     reason: string | null = null,
   ): boolean {
-    const placeholders = from.map(() => "?").join(", ");
+    const placeholders = from.map(() => "+?").join(", ");
     return (
       statement(
         this.db,
@@ -142,7 +142,7 @@ export class TaskStore {
             SET status = ?, status_reason = ?, updated_at = ?,
                 attempts = attempts + (? = 'assigned'),
                 completed_at = CASE WHEN ? = 'completed' THEN ? ELSE NULL END
-          WHERE task_id = ? AND status IN (${placeholders})`,
+          WHERE task_id = +? AND status IN (${placeholders})`,
       ).run(to, reason, now, to, to, now, taskId, ...from).changes === 1
     );
   }
@@ -256,7 +256,7 @@ export class TaskStore {
       this.db,
       `SELECT t.task_id, t.status FROM specs_task_dependency d
          JOIN specs_task t ON t.task_id = d.blocking_task_id
-        WHERE d.dependent_task_id = ? ORDER BY t.task_id`,
+        WHERE d.dependent_task_id = +? ORDER BY t.task_id`,
     ).all(taskId);
   }
 
@@ -266,7 +266,7 @@ export class TaskStore {
       this.db,
       `SELECT t.task_id, t.status FROM specs_task_dependency d
          JOIN specs_task t ON t.task_id = d.dependent_task_id
-        WHERE d.blocking_task_id = ? ORDER BY t.task_id`,
+        WHERE d.blocking_task_id = +? ORDER BY t.task_id`,
     ).all(taskId);
   }
 
