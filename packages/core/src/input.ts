@@ -21,26 +21,46 @@ function loneSurrogate(text: string): { at: number; unit: string } | undefined {
  * U+FFFD, silently changing the text. Names the path and the code unit.
  */
 export function requireWellFormed(value: unknown, what: string): void {
-  const stack: [unknown, string][] = [[value, ""]];
+  const stack: Visit[] = [{ value, parent: undefined, key: "", isKey: false }];
   while (stack.length > 0) {
-    const [v, path] = stack.pop()!;
+    const visit = stack.pop()!;
+    const v = visit.value;
     if (typeof v === "string") {
       const bad = loneSurrogate(v);
       if (bad) {
+        const path = pathOf(visit);
         throw invalidInput(
           `${what}${path ? ` at ${path}` : ""} is not well-formed Unicode: a lone surrogate ${bad.unit} at character ${bad.at}; every character must be complete (fix the \\u escape)`,
           { path: path || null, code_unit: bad.unit, index: bad.at },
         );
       }
     } else if (Array.isArray(v)) {
-      for (let i = v.length - 1; i >= 0; i--) stack.push([v[i], `${path}.${i}`.replace(/^\./, "")]);
+      for (let i = v.length - 1; i >= 0; i--) {
+        stack.push({ value: v[i], parent: visit, key: String(i), isKey: false });
+      }
     } else if (typeof v === "object" && v !== null) {
       for (const [k, child] of Object.entries(v)) {
-        const key = `${path}.${k}`.replace(/^\./, "");
-        stack.push([k, `${key} (the key)`], [child, key]);
+        stack.push({ value: k, parent: visit, key: k, isKey: true });
+        stack.push({ value: child, parent: visit, key: k, isKey: false });
       }
     }
   }
+}
+
+/** A value met while walking a document, with the way back to its root. */
+interface Visit {
+  value: unknown;
+  parent: Visit | undefined;
+  key: string;
+  isKey: boolean;
+}
+
+/** `tasks.3.title`, or `tasks.3.ti\ud800 (the key)` for a key: built only to report a problem. */
+function pathOf(visit: Visit): string {
+  const keys: string[] = [];
+  for (let v: Visit | undefined = visit; v?.parent; v = v.parent) keys.push(v.key);
+  const path = keys.reverse().join(".");
+  return visit.isKey ? `${path} (the key)` : path;
 }
 
 /** A `--reason`: at most MAX_REASON_LENGTH characters of well-formed text. */

@@ -35,6 +35,32 @@ describe("openDatabase", () => {
     db.close();
   });
 
+  it("indexes every foreign key's child column with a whole index (no scans on parent writes)", () => {
+    const db = openDatabase(join(tempDir(), "o.db"));
+    const tables = db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+      .pluck()
+      .all() as string[];
+    const missing: string[] = [];
+    let foreignKeys = 0;
+    for (const table of tables) {
+      const keys = db.pragma(`foreign_key_list(${table})`) as { from: string }[];
+      const leading = new Set<string>();
+      const indexes = db.pragma(`index_list(${table})`) as { name: string; partial: number }[];
+      for (const index of indexes.filter((i) => i.partial === 0)) {
+        const columns = db.pragma(`index_info(${index.name})`) as { seqno: number; name: string }[];
+        leading.add(columns.find((c) => c.seqno === 0)!.name);
+      }
+      for (const key of keys) {
+        foreignKeys++;
+        if (!leading.has(key.from)) missing.push(`${table}.${key.from}`);
+      }
+    }
+    expect(foreignKeys).toBeGreaterThanOrEqual(5);
+    expect(missing).toEqual([]);
+    db.close();
+  });
+
   it("opens an existing database again without re-running migrations", () => {
     const file = join(tempDir(), "o.db");
     openDatabase(file).close();

@@ -266,6 +266,13 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE agent_lifecycle ADD COLUMN spawner_pid INTEGER;
   ALTER TABLE agent_lifecycle ADD COLUMN spawner_start_time TEXT;
   `,
+  // 3: every foreign key's child column gets a whole (not partial) index. SQLite looks up
+  // child rows through such an index when a task is inserted while foreign key checks are
+  // deferred (plan import) or when a task row changes; without one it scans the whole table.
+  `
+  CREATE INDEX agent_lifecycle_by_task ON agent_lifecycle (task_id);
+  CREATE INDEX git_worktree_tracker_by_task ON git_worktree_tracker (task_id);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -9,8 +9,8 @@ import { OrchestratorError } from "../errors.js";
 export class TaskGraph {
   private readonly index = new Map<string, number>();
   readonly ids: string[] = [];
-  private from = new Int32Array(1024);
-  private to = new Int32Array(1024);
+  private from: Int32Array = new Int32Array(1024);
+  private to: Int32Array = new Int32Array(1024);
   private edgeCount = 0;
   private adjacency: Adjacency | undefined;
 

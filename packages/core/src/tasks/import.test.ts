@@ -129,6 +129,99 @@ describe("importPlan", () => {
   });
 });
 
+/** The graph facts import writes, recomputed from scratch from the rows. */
+function recomputedGraphFacts(o: ReturnType<typeof testOrchestrator>) {
+  const rows = o.db.prepare("SELECT task_id, status FROM specs_task").all() as {
+    task_id: string;
+    status: string;
+  }[];
+  const status = new Map(rows.map((r) => [r.task_id, r.status]));
+  const dependents = new Map<string, string[]>(rows.map((r) => [r.task_id, []]));
+  const unfinished = new Map<string, number>(rows.map((r) => [r.task_id, 0]));
+  for (const [b, d] of o.tasks.edges()) {
+    dependents.get(b)!.push(d);
+    if (status.get(b) !== "completed") unfinished.set(d, unfinished.get(d)! + 1);
+  }
+  const finished = (id: string) => ["completed", "cancelled"].includes(status.get(id)!);
+  const memo = new Map<string, number>();
+  const longest = (id: string): number => {
+    if (!memo.has(id)) {
+      const chains = dependents
+        .get(id)!
+        .filter((d) => !finished(d))
+        .map((d) => longest(d) + 1);
+      memo.set(id, Math.max(0, ...chains));
+    }
+    return memo.get(id)!;
+  };
+  const buckets: Record<string, number> = {};
+  for (const r of rows) {
+    const key = `${r.status}/${unfinished.get(r.task_id)! > 0 ? 1 : 0}`;
+    buckets[key] = (buckets[key] ?? 0) + 1;
+  }
+  return {
+    tasks: Object.fromEntries(
+      rows.map((r) => [r.task_id, [unfinished.get(r.task_id), longest(r.task_id)]]),
+    ),
+    buckets,
+  };
+}
+
+function storedGraphFacts(o: ReturnType<typeof testOrchestrator>) {
+  const rows = o.db
+    .prepare("SELECT task_id, unfinished_blockers, critical_path FROM specs_task")
+    .all() as { task_id: string; unfinished_blockers: number; critical_path: number }[];
+  const buckets: Record<string, number> = {};
+  for (const c of o.tasks.counts()) buckets[`${c.status}/${c.blocked}`] = c.n;
+  return {
+    tasks: Object.fromEntries(
+      rows.map((r) => [r.task_id, [r.unfinished_blockers, r.critical_path]]),
+    ),
+    buckets,
+  };
+}
+
+describe("graph facts written by import", () => {
+  it("match a recomputation from scratch across imports that mix new, done and changed tasks", () => {
+    const o = testOrchestrator();
+    let seed = 11;
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const statuses = ["pending", "pending", "completed", "cancelled"] as const;
+    const graph: Record<string, string[]> = {};
+    const overrides: Record<string, Record<string, unknown>> = {};
+    // Every edge runs from a lower rank to a higher one, so any rewiring stays acyclic.
+    const rank = new Map<string, number>();
+    const someBlockers = (id: string) => {
+      const lower = [...rank.keys()].filter((other) => rank.get(other)! < rank.get(id)!);
+      if (lower.length === 0) return [];
+      return [...new Set([0, 1, 2].map(() => lower[Math.floor(random() * lower.length)]!))];
+    };
+    for (let round = 0; round < 3; round++) {
+      const added = Array.from({ length: 120 }, (_, i) => `r${round}-${i}`);
+      for (const id of added) {
+        rank.set(id, random());
+        overrides[id] = { status: statuses[Math.floor(random() * statuses.length)] };
+      }
+      // New tasks get blockers; a third of the older ones are rewired, some onto new tasks.
+      for (const id of rank.keys()) {
+        if (added.includes(id) || random() < 0.3) graph[id] = someBlockers(id);
+      }
+      if (round === 2) {
+        // Completions between imports; the next import brings critical paths up to date.
+        for (const t of [...o.tasks.ready()].slice(0, 5)) completeTask(o, t.task_id);
+      }
+      const result = importPlan(o, plan(graph, overrides));
+      expect(result.imported).toBe(120);
+      const { tasks, buckets } = recomputedGraphFacts(o);
+      expect(storedGraphFacts(o)).toEqual({ tasks, buckets });
+    }
+    expect(Object.keys(storedGraphFacts(o).tasks)).toHaveLength(360);
+  });
+});
+
 describe("task transitions", () => {
   it("complete unblocks dependents; fail and retry move through the allowed states", () => {
     const o = testOrchestrator();

@@ -42,37 +42,34 @@ export function importPlan(o: Orchestrator, plan: Plan, options: ImportOptions =
   validatePlanShape(tasks);
   return o.write(() => {
     const now = o.now();
-    const existing = new Map<string, TaskRow>();
-    for (const t of tasks) {
-      const row = o.tasks.get(t.id);
-      if (row) existing.set(t.id, row);
-    }
-    if (options.insertOnly && existing.size > 0) {
-      const ids = [...existing.keys()];
+    const stored = new Map<string, TaskRow>();
+    for (const row of o.tasks.all()) stored.set(row.task_id, row);
+    const existing = tasks.filter((t) => stored.has(t.id)).map((t) => t.id);
+    if (options.insertOnly && existing.length > 0) {
       throw invalidInput(
-        `task ${ids.map((id) => JSON.stringify(id)).join(", ")} already exists; change it with \`tasks import\``,
-        { task_ids: ids },
+        `task ${existing.map((id) => JSON.stringify(id)).join(", ")} already exists; change it with \`tasks import\``,
+        { task_ids: existing },
       );
     }
-    requireKnownDependencies(o, tasks);
-
-    const summaries = o.tasks.summaries();
+    requireKnownDependencies(tasks, stored);
     requireNoCaseTwins(
       "task ids",
       tasks.map((t) => t.id),
-      summaries.map((s) => s.task_id),
+      stored.keys(),
     );
 
     // Tasks whose definition and dependencies the plan may (re)write: new or not started.
     const rewritable = new Set(
-      tasks.filter((t) => (existing.get(t.id)?.status ?? "pending") === "pending").map((t) => t.id),
+      tasks.filter((t) => (stored.get(t.id)?.status ?? "pending") === "pending").map((t) => t.id),
     );
-
     const graph = new TaskGraph();
-    for (const s of summaries) graph.node(s.task_id);
+    for (const id of stored.keys()) graph.node(id);
     for (const t of tasks) graph.node(t.id);
+    const storedBlockers = new Map<string, string[]>();
     for (const [blocking, dependent] of o.tasks.edges()) {
       if (!rewritable.has(dependent)) graph.addEdge(blocking, dependent);
+      else if (storedBlockers.has(dependent)) storedBlockers.get(dependent)!.push(blocking);
+      else storedBlockers.set(dependent, [blocking]);
     }
     for (const t of tasks) {
       if (!rewritable.has(t.id)) continue;
@@ -81,6 +78,10 @@ export function importPlan(o: Orchestrator, plan: Plan, options: ImportOptions =
     const order = graph.topologicalOrder();
     if (!order) throw dependencyCycleError(graph.findCycle()!);
 
+    const planned = new Map(tasks.map((t) => [t.id, t]));
+    const statusOf = (id: string): TaskStatus =>
+      stored.get(id)?.status ?? planned.get(id)!.status ?? "pending";
+    const criticalPath = graph.criticalPaths(order, (id) => FINISHED.has(statusOf(id)));
     const result: ImportResult = {
       imported: 0,
       updated: 0,
@@ -89,42 +90,86 @@ export function importPlan(o: Orchestrator, plan: Plan, options: ImportOptions =
       edges_removed: 0,
       skipped_started: [],
     };
+    const fresh = tasks.filter((t) => !stored.has(t.id));
+    insertTasks(o, fresh, statusOf, (id) => criticalPath[graph.node(id)]!, now, result);
     for (const t of tasks) {
-      const row = existing.get(t.id);
-      const definition = toDefinition(o, t);
-      if (!row) {
-        o.tasks.insert(definition, t.status ?? "pending", now);
-        result.imported++;
-      } else if (rewritable.has(t.id)) {
-        if (o.tasks.updateDefinition(definition, now)) result.updated++;
-        else result.unchanged++;
-      } else {
-        if (differs(o, row, definition, t.depends_on)) result.skipped_started.push(t.id);
+      const row = stored.get(t.id);
+      if (!row) continue;
+      if (rewritable.has(t.id)) rewriteTask(o, row, t, storedBlockers.get(t.id) ?? [], now, result);
+      else {
+        if (differs(o, row, toDefinition(o, t), t.depends_on)) result.skipped_started.push(t.id);
         result.unchanged++;
       }
     }
-    for (const t of tasks) {
-      if (!rewritable.has(t.id)) continue;
-      const wanted = new Set(t.depends_on);
-      if (existing.has(t.id)) {
-        for (const b of o.tasks.blockersOf(t.id)) {
-          if (wanted.has(b.task_id)) wanted.delete(b.task_id);
-          else {
-            o.tasks.removeDependency(b.task_id, t.id);
-            result.edges_removed++;
-          }
-        }
-      }
-      for (const dep of wanted) if (o.tasks.addDependency(dep, t.id)) result.edges++;
+    for (const row of stored.values()) {
+      const length = criticalPath[graph.node(row.task_id)]!;
+      if (row.critical_path !== length) o.tasks.setCriticalPath(row.task_id, length);
     }
-
-    updateCriticalPaths(o, graph, order, summaries, tasks);
     o.record({
       kind: "plan_imported",
       detail: { ...result, skipped_started: result.skipped_started.length },
     });
     return result;
   });
+}
+
+/**
+ * Inserts new tasks with their unfinished-blocker count and critical path already computed.
+ * Their edges go in first, while the tasks they lead to do not exist yet (foreign keys are
+ * checked at commit): the triggers that keep the counts then have no row to update, so a
+ * 100,000-task plan is not written one count change at a time.
+ */
+function insertTasks(
+  o: Orchestrator,
+  fresh: readonly PlanTask[],
+  statusOf: (id: string) => TaskStatus,
+  criticalPath: (id: string) => number,
+  now: number,
+  result: ImportResult,
+): void {
+  if (fresh.length === 0) return;
+  o.tasks.deferForeignKeyChecks();
+  result.edges += o.tasks.addDependencies(
+    fresh.flatMap((t) => [...new Set(t.depends_on)].map((dep) => [dep, t.id] as const)),
+  );
+  o.tasks.insert(
+    fresh.map((t) => {
+      let unfinished = 0;
+      for (const dep of new Set(t.depends_on)) if (statusOf(dep) !== "completed") unfinished++;
+      return {
+        definition: toDefinition(o, t),
+        status: statusOf(t.id),
+        unfinishedBlockers: unfinished,
+        criticalPath: criticalPath(t.id),
+      };
+    }),
+    now,
+  );
+  result.imported += fresh.length;
+}
+
+/** A task not started yet takes the plan's definition and dependencies. */
+function rewriteTask(
+  o: Orchestrator,
+  row: TaskRow,
+  t: PlanTask,
+  storedBlockers: readonly string[],
+  now: number,
+  result: ImportResult,
+): void {
+  const definition = toDefinition(o, t);
+  if (definitionDiffers(row, definition) && o.tasks.updateDefinition(definition, now)) {
+    result.updated++;
+  } else result.unchanged++;
+  const wanted = new Set(t.depends_on);
+  for (const blocking of storedBlockers) {
+    if (wanted.has(blocking)) wanted.delete(blocking);
+    else {
+      o.tasks.removeDependency(blocking, t.id);
+      result.edges_removed++;
+    }
+  }
+  for (const dep of wanted) if (o.tasks.addDependency(dep, t.id)) result.edges++;
 }
 
 function validatePlanShape(tasks: readonly PlanTask[]): void {
@@ -160,19 +205,15 @@ function validatePlanShape(tasks: readonly PlanTask[]): void {
   }
 }
 
-function requireKnownDependencies(o: Orchestrator, tasks: readonly PlanTask[]): void {
+function requireKnownDependencies(
+  tasks: readonly PlanTask[],
+  stored: ReadonlyMap<string, TaskRow>,
+): void {
   const inPlan = new Set(tasks.map((t) => t.id));
-  const known = new Map<string, boolean>();
   const unknown: { task_id: string; depends_on: string }[] = [];
   for (const t of tasks) {
     for (const dep of t.depends_on) {
-      if (inPlan.has(dep)) continue;
-      let exists = known.get(dep);
-      if (exists === undefined) {
-        exists = o.tasks.get(dep) !== undefined;
-        known.set(dep, exists);
-      }
-      if (!exists) unknown.push({ task_id: t.id, depends_on: dep });
+      if (!inPlan.has(dep) && !stored.has(dep)) unknown.push({ task_id: t.id, depends_on: dep });
     }
   }
   if (unknown.length > 0) {
@@ -204,40 +245,20 @@ function differs(
   definition: TaskDefinition,
   dependsOn: readonly string[],
 ): boolean {
-  const files = definition.files ? JSON.stringify(definition.files) : null;
-  if (
-    row.title !== definition.title ||
-    row.priority_id !== definition.priority_id ||
-    row.priority !== definition.priority ||
-    row.agent_type !== definition.agent_type ||
-    row.files !== files
-  ) {
-    return true;
-  }
+  if (definitionDiffers(row, definition)) return true;
   const current = o.tasks.blockersOf(row.task_id).map((b) => b.task_id);
   const wanted = [...new Set(dependsOn)].sort();
   return current.length !== wanted.length || current.some((id, i) => id !== wanted[i]);
 }
 
-function updateCriticalPaths(
-  o: Orchestrator,
-  graph: TaskGraph,
-  order: number[],
-  summaries: ReturnType<Orchestrator["tasks"]["summaries"]>,
-  tasks: readonly PlanTask[],
-): void {
-  const status = new Map<string, TaskStatus>();
-  const stored = new Map<string, number>();
-  for (const s of summaries) {
-    status.set(s.task_id, s.status);
-    stored.set(s.task_id, s.critical_path);
-  }
-  for (const t of tasks) if (!status.has(t.id)) status.set(t.id, t.status ?? "pending");
-  const lengths = graph.criticalPaths(order, (id) => FINISHED.has(status.get(id)!));
-  for (let i = 0; i < graph.ids.length; i++) {
-    const id = graph.ids[i]!;
-    if ((stored.get(id) ?? 0) !== lengths[i]) o.tasks.setCriticalPath(id, lengths[i]!);
-  }
+function definitionDiffers(row: TaskRow, definition: TaskDefinition): boolean {
+  return (
+    row.title !== definition.title ||
+    row.priority_id !== definition.priority_id ||
+    row.priority !== definition.priority ||
+    row.agent_type !== definition.agent_type ||
+    row.files !== (definition.files ? JSON.stringify(definition.files) : null)
+  );
 }
 
 export function requireTask(o: Orchestrator, taskId: string): TaskRow {

@@ -8,11 +8,15 @@ let db: Db;
 let tasks: TaskStore;
 
 function add(id: string, status: TaskStatus = "pending") {
-  tasks.insert(
-    { task_id: id, title: id, priority_id: null, priority: 100, agent_type: "dev", files: null },
-    status,
-    1,
-  );
+  const definition = {
+    task_id: id,
+    title: id,
+    priority_id: null,
+    priority: 100,
+    agent_type: "dev",
+    files: null,
+  };
+  tasks.insert([{ definition, status, unfinishedBlockers: 0, criticalPath: 0 }], 1);
 }
 
 /** unfinished_blockers recomputed from scratch, to compare with what the triggers maintain. */

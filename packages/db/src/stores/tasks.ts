@@ -49,6 +49,14 @@ export interface TaskDefinition {
   files: readonly string[] | null;
 }
 
+/** A task to insert, with what the task graph says of it. */
+export interface NewTask {
+  definition: TaskDefinition;
+  status: TaskStatus;
+  unfinishedBlockers: number;
+  criticalPath: number;
+}
+
 export interface TaskFilter {
   status?: TaskStatus;
   group?: string;
@@ -66,6 +74,10 @@ export interface StatusCount {
   n: number;
 }
 
+/** Rows per multi-row INSERT: far below SQLite's 32,766 bound parameters. */
+const EDGES_PER_STATEMENT = 500;
+const TASKS_PER_STATEMENT = 200;
+
 /** specs_task and specs_task_dependency: the task graph's rows. Decides nothing. */
 export class TaskStore {
   constructor(private readonly db: Db) {}
@@ -76,24 +88,49 @@ export class TaskStore {
     );
   }
 
-  insert(task: TaskDefinition, status: TaskStatus, now: number): void {
-    statement(
-      this.db,
-      `INSERT INTO specs_task (task_id, title, priority_id, priority, agent_type, files, status,
-                               created_at, updated_at, completed_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(
-      task.task_id,
-      task.title,
-      task.priority_id,
-      task.priority,
-      task.agent_type,
-      task.files ? JSON.stringify(task.files) : null,
-      status,
-      now,
-      now,
-      status === "completed" ? now : null,
-    );
+  /**
+   * Inserts tasks, many rows per statement. Their edges are already in place (see
+   * deferForeignKeyChecks), so each comes with its count of unfinished blockers and its
+   * critical path.
+   */
+  insert(tasks: readonly NewTask[], now: number): void {
+    for (let start = 0; start < tasks.length; start += TASKS_PER_STATEMENT) {
+      const chunk = tasks.slice(start, start + TASKS_PER_STATEMENT);
+      statement(
+        this.db,
+        `INSERT INTO specs_task (task_id, title, priority_id, priority, agent_type, files, status,
+                                 unfinished_blockers, critical_path, created_at, updated_at, completed_at)
+         VALUES ${Array(chunk.length).fill("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`,
+      ).run(
+        ...chunk.flatMap(({ definition: task, status, unfinishedBlockers, criticalPath }) => [
+          task.task_id,
+          task.title,
+          task.priority_id,
+          task.priority,
+          task.agent_type,
+          task.files ? JSON.stringify(task.files) : null,
+          status,
+          unfinishedBlockers,
+          criticalPath,
+          now,
+          now,
+          status === "completed" ? now : null,
+        ]),
+      );
+    }
+  }
+
+  /**
+   * Until this transaction commits, foreign keys are checked at commit instead of per row, so
+   * the edges of new tasks can be written before the tasks themselves.
+   */
+  deferForeignKeyChecks(): void {
+    this.db.pragma("defer_foreign_keys = ON");
+  }
+
+  /** Every task row, in no particular order. */
+  all(): TaskRow[] {
+    return statement<[], TaskRow>(this.db, "SELECT * FROM specs_task").all();
   }
 
   /** Rewrites a task's definition; returns whether anything differed. */
@@ -241,6 +278,20 @@ export class TaskStore {
          ON CONFLICT DO NOTHING`,
       ).run(blockingTaskId, dependentTaskId).changes === 1
     );
+  }
+
+  /** Inserts edges `[blocking, dependent]`, many rows per statement; returns how many were new. */
+  addDependencies(edges: readonly (readonly [string, string])[]): number {
+    let added = 0;
+    for (let start = 0; start < edges.length; start += EDGES_PER_STATEMENT) {
+      const chunk = edges.slice(start, start + EDGES_PER_STATEMENT);
+      added += statement(
+        this.db,
+        `INSERT INTO specs_task_dependency (blocking_task_id, dependent_task_id)
+         VALUES ${Array(chunk.length).fill("(?, ?)").join(", ")} ON CONFLICT DO NOTHING`,
+      ).run(...chunk.flat()).changes;
+    }
+    return added;
   }
 
   removeDependency(blockingTaskId: string, dependentTaskId: string): void {
