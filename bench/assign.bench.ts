@@ -3,7 +3,7 @@
 // the same database; plan import and cycle validation times; `assign --json` as a process
 // beside a bare `node -e 0`.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -137,6 +137,19 @@ try {
 
       console.log(`-- ${label}`);
       line("tasks import (whole plan, one transaction)", `${(importMs / 1000).toFixed(2)} s`);
+      if (n === 100_000) {
+        // The same plan through the CLI, as a user runs it: read, parse, validate, import.
+        const planFile = join(dir, `${shape}-${n}.json`);
+        writeFileSync(planFile, JSON.stringify(plan));
+        const cliImportMs = processTime(
+          [CLI, "tasks", "import", planFile, "--db", join(dir, `${shape}-${n}-cli.db`), "--json"],
+          1,
+        );
+        line(
+          "`orchestrator tasks import plan.json` process",
+          `${(cliImportMs / 1000).toFixed(2)} s`,
+        );
+      }
       line("full-graph cycle validation", `${validate.median.toFixed(1)} ms`);
       report("ready set (first 10, median)", ready.median, naive.median, "seed query");
       report("whole assign transaction (median)", assignTiming.median, naive.median, "seed query");
