@@ -341,7 +341,8 @@ describe("agents (real processes)", () => {
       pending: 1,
       root_blockers: [{ task_id: "base", status: "failed", reason: "broken build", waiting: 1 }],
     });
-    expect(report.happened).toMatchObject({ tasks_assigned: 1, tasks_failed: 1 });
+    // assign sent one task_assignment message: counted from the message rows.
+    expect(report.happened).toMatchObject({ tasks_assigned: 1, tasks_failed: 1, messages_sent: 1 });
     const markdown = cli(["agents", "report", "--markdown"], { cwd: s.repo }).stdout;
     expect(markdown).toContain("```mermaid");
     expect(markdown).toMatch(/t0\["base"\]:::failed/);

@@ -41,7 +41,7 @@ describe("route (CLI)", () => {
       messages: [
         {
           message_id: 1,
-          receipt: expect.stringMatching(/^[0-9a-f-]{36}$/),
+          receipt: expect.stringMatching(/^[0-9a-f]{32}$/),
           from: "architect",
           to: "code_developer",
           type: "spec_ready",

@@ -139,7 +139,6 @@ describe("orchestrator run (the demo plan, real agents)", () => {
       "task_retried",
       "task_completed",
       "worktree_removed",
-      "message_sent",
       "run_ended",
     ]) {
       expect(kinds, kind).toContain(kind);

@@ -12,14 +12,14 @@ const HAPPENED = {
   agents_killed: ["agent_killed"],
   agents_failed: ["agent_failed", "agent_vanished"],
   crash_loops: ["crash_loop"],
-  messages_sent: ["message_sent"],
   messages_dead_lettered: ["message_dead_lettered", "message_failed"],
   messages_expired: ["message_expired"],
   merges: ["worktree_merged", "task_merged"],
   conflicts: ["merge_conflict", "worktree_conflict"],
 } as const;
 
-export type Happened = Record<keyof typeof HAPPENED, number>;
+/** Counts of what happened; messages_sent comes from the messages themselves. */
+export type Happened = Record<keyof typeof HAPPENED | "messages_sent", number>;
 
 export interface TaskTime {
   task_id: string;
@@ -94,12 +94,15 @@ export function activityReport(o: Orchestrator, since: number): ActivityReport {
     .all(since) as { kind: string; n: number }[]) {
     byKind[row.kind] = row.n;
   }
-  const happened = Object.fromEntries(
-    Object.entries(HAPPENED).map(([name, kinds]) => [
-      name,
-      kinds.reduce((sum, k) => sum + (byKind[k] ?? 0), 0),
-    ]),
-  ) as Happened;
+  const happened = {
+    ...Object.fromEntries(
+      Object.entries(HAPPENED).map(([name, kinds]) => [
+        name,
+        kinds.reduce((sum, k) => sum + (byKind[k] ?? 0), 0),
+      ]),
+    ),
+    messages_sent: o.messages.sentSince(since),
+  } as Happened;
   const taskTimes = (
     o.db
       .prepare(

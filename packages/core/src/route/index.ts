@@ -244,12 +244,6 @@ function storeMessage(
     },
     now,
   );
-  o.record({
-    kind: "message_sent",
-    message_id: messageId,
-    agent_id: options.from,
-    detail: { to: options.to, to_kind: recipient.kind, type: options.type },
-  });
   return { message_id: messageId };
 }
 
@@ -325,18 +319,24 @@ export function acknowledgeMessages(
   }
   return o.write(() => {
     const now = o.now();
-    return batch.map((options) => acknowledgeOne(o, options, now));
+    const acknowledged = o.messages.acknowledge(
+      batch.map((a) => ({ id: a.messageId, receipt: a.receipt })),
+      now,
+    );
+    return batch.map((options) =>
+      acknowledged.has(`${options.messageId} ${options.receipt}`)
+        ? { message_id: options.messageId, status: "acknowledged" as const }
+        : notAcknowledgedNow(o, options, now),
+    );
   });
 }
 
-function acknowledgeOne(
+/** Why a receipt acknowledged nothing: the same ack again (fine), or a refusal. */
+function notAcknowledgedNow(
   o: Orchestrator,
   options: AcknowledgeOptions,
   now: number,
 ): AcknowledgeResult | OrchestratorError {
-  if (o.messages.acknowledge(options.messageId, options.receipt, now)) {
-    return { message_id: options.messageId, status: "acknowledged" };
-  }
   const row = o.messages.get(options.messageId);
   if (!row) return messageNotFound(options.messageId);
   if (row.status === "acknowledged" && row.receipt === options.receipt) {
