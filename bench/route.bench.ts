@@ -75,6 +75,48 @@ class Plain {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The floor: the same row and index writes on our schema and settings as bare statements (no
+// checks, no sweep, the id already known), to show what SQLite and this disk allow.
+
+class BareWrites {
+  private readonly insert: Database.Statement;
+  private readonly deliver: Database.Statement;
+  private readonly ack: Database.Statement;
+  constructor(private readonly db: Database.Database) {
+    this.insert = db.prepare(
+      `INSERT INTO agent_message (from_agent, to_agent, to_kind, message_type, content, priority,
+                                  max_attempts, available_at, expires_at, created_at)
+       VALUES ('architect', ?, 'type', 'spec_ready', '{"n":1}', 1, 3, ?, ?, ?)`,
+    );
+    this.deliver = db.prepare(
+      `UPDATE agent_message SET status = 'delivered', attempts = attempts + 1, receipt = 'r',
+              lease_expires_at = ?, delivered_to = ?, delivered_at = ? WHERE id = ?`,
+    );
+    this.ack = db.prepare(
+      "UPDATE agent_message SET status = 'acknowledged', finished_at = ? WHERE id = ?",
+    );
+  }
+  lifecycle(size: number): () => void {
+    const tx = (fn: () => void) => this.db.transaction(fn).immediate();
+    return () => {
+      const now = Date.now();
+      const ids: number[] = [];
+      tx(() => {
+        for (let i = 0; i < size; i++) {
+          ids.push(Number(this.insert.run(TARGET, now, now + 86_400_000, now).lastInsertRowid));
+        }
+      });
+      tx(() => {
+        for (const id of ids) this.deliver.run(now + 60_000, TARGET, now, id);
+      });
+      tx(() => {
+        for (const id of ids) this.ack.run(now, id);
+      });
+    };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 
 /** Messages per second of `step` (which handles `perStep` messages), run for about `seconds`. */
 function rate(step: () => void, perStep: number, seconds: number): number {
@@ -176,11 +218,10 @@ async function receiver(kind: "ours" | "plain", dir: string): Promise<void> {
     while (!done) {
       const { messages } = await waitForMessages(o, { target: TARGET, limit: 100, wait: 10_000 });
       for (const m of messages) done = record(m.content) || done;
-      o.write(() => {
-        for (const m of messages) {
-          acknowledgeMessage(o, { messageId: m.message_id, receipt: m.receipt });
-        }
-      });
+      acknowledgeMessages(
+        o,
+        messages.map((m) => ({ messageId: m.message_id, receipt: m.receipt })),
+      );
     }
   } else {
     const db = new Database(join(dir, "plain.db"));
@@ -249,6 +290,9 @@ async function main(): Promise<void> {
   writeFileSync(join(dir, "orchestrator.config.yaml"), "{}\n");
   try {
     console.log(`databases in ${dir} (on disk); plain = no partial index, default settings`);
+    console.log(
+      "floor = our schema and settings, only the row writes (no checks): what SQLite allows",
+    );
     {
       const o = oursAt(dir);
       const p = new Plain(join(dir, "plain-1.db"));
@@ -264,6 +308,24 @@ async function main(): Promise<void> {
         "plain",
         "/s",
       );
+      const floorDir = mkdtempSync(join(dir, "floor-"));
+      const floor = openOrchestrator({ db: join(floorDir, "floor.db"), repo: floorDir });
+      const bare = new BareWrites(floor.db);
+      report(
+        "  the same writes as bare statements, one per transaction",
+        rate(bare.lifecycle(1), 1, 3),
+        ours,
+        "ours",
+        "/s",
+      );
+      report(
+        "  the same writes as bare statements, 100 per transaction",
+        rate(bare.lifecycle(100), 100, 3),
+        oursBatch,
+        "ours",
+        "/s",
+      );
+      floor.close();
       o.close();
       p.db.close();
     }
