@@ -62,21 +62,7 @@ export function importPlan(o: Orchestrator, plan: Plan, options: ImportOptions =
     const rewritable = new Set(
       tasks.filter((t) => (stored.get(t.id)?.status ?? "pending") === "pending").map((t) => t.id),
     );
-    const graph = new TaskGraph();
-    for (const id of stored.keys()) graph.node(id);
-    for (const t of tasks) graph.node(t.id);
-    const storedBlockers = new Map<string, string[]>();
-    for (const [blocking, dependent] of o.tasks.edges()) {
-      if (!rewritable.has(dependent)) graph.addEdge(blocking, dependent);
-      else if (storedBlockers.has(dependent)) storedBlockers.get(dependent)!.push(blocking);
-      else storedBlockers.set(dependent, [blocking]);
-    }
-    for (const t of tasks) {
-      if (!rewritable.has(t.id)) continue;
-      for (const dep of new Set(t.depends_on)) graph.addEdge(dep, t.id);
-    }
-    const order = graph.topologicalOrder();
-    if (!order) throw dependencyCycleError(graph.findCycle()!);
+    const { graph, order, storedBlockers } = resultingGraph(o, tasks, stored, rewritable);
 
     const planned = new Map(tasks.map((t) => [t.id, t]));
     const statusOf = (id: string): TaskStatus =>
@@ -111,6 +97,34 @@ export function importPlan(o: Orchestrator, plan: Plan, options: ImportOptions =
     });
     return result;
   });
+}
+
+/**
+ * The graph as it will be after the import: stored edges, except those of rewritable tasks,
+ * which take the plan's. Refuses a cycle. Also returns the stored blockers of rewritable tasks.
+ */
+function resultingGraph(
+  o: Orchestrator,
+  tasks: readonly PlanTask[],
+  stored: ReadonlyMap<string, TaskRow>,
+  rewritable: ReadonlySet<string>,
+): { graph: TaskGraph; order: number[]; storedBlockers: Map<string, string[]> } {
+  const graph = new TaskGraph();
+  for (const id of stored.keys()) graph.node(id);
+  for (const t of tasks) graph.node(t.id);
+  const storedBlockers = new Map<string, string[]>();
+  for (const [blocking, dependent] of o.tasks.edges()) {
+    if (!rewritable.has(dependent)) graph.addEdge(blocking, dependent);
+    else if (storedBlockers.has(dependent)) storedBlockers.get(dependent)!.push(blocking);
+    else storedBlockers.set(dependent, [blocking]);
+  }
+  for (const t of tasks) {
+    if (!rewritable.has(t.id)) continue;
+    for (const dep of new Set(t.depends_on)) graph.addEdge(dep, t.id);
+  }
+  const order = graph.topologicalOrder();
+  if (!order) throw dependencyCycleError(graph.findCycle()!);
+  return { graph, order, storedBlockers };
 }
 
 /**
