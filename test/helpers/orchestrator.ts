@@ -1,5 +1,11 @@
 import { join } from "node:path";
-import { type Orchestrator, openOrchestrator, type Plan, parsePlan } from "@orchestrator/core";
+import {
+  type Orchestrator,
+  OrchestratorError,
+  openOrchestrator,
+  type Plan,
+  parsePlan,
+} from "@orchestrator/core";
 import { afterEach } from "vitest";
 import { tempDir } from "./tmp.js";
 
@@ -45,4 +51,15 @@ export function snapshot(o: Orchestrator): Record<string, unknown[]> {
     .pluck()
     .all() as string[];
   return Object.fromEntries(tables.map((t) => [t, o.db.prepare(`SELECT * FROM "${t}"`).all()]));
+}
+
+/** The typed error `fn` throws; fails the test when it throws nothing or something else. */
+export function refusal(fn: () => unknown): OrchestratorError {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof OrchestratorError) return error;
+    throw error;
+  }
+  throw new Error("expected an OrchestratorError");
 }

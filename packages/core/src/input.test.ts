@@ -1,16 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { OrchestratorError } from "./errors.js";
+import { refusal } from "../../../test/helpers/orchestrator.js";
 import { requireWellFormed } from "./input.js";
 
-function refusal(value: unknown): OrchestratorError {
-  try {
-    requireWellFormed(value, "plan p");
-  } catch (error) {
-    if (error instanceof OrchestratorError) return error;
-    throw error;
-  }
-  throw new Error("expected a refusal");
-}
+const refusedText = (value: unknown) => refusal(() => requireWellFormed(value, "plan p"));
 
 describe("requireWellFormed", () => {
   it("accepts well-formed text anywhere, surrogate pairs included", () => {
@@ -20,14 +12,14 @@ describe("requireWellFormed", () => {
   });
 
   it("names the path of a lone surrogate in a value, in a key, and at the top level", () => {
-    const inValue = refusal({ tasks: [{ id: "a" }, { id: "b", files: ["ok", "x\ud800"] }] });
+    const inValue = refusedText({ tasks: [{ id: "a" }, { id: "b", files: ["ok", "x\ud800"] }] });
     expect(inValue.message).toMatch(/^plan p at tasks\.1\.files\.1 is not well-formed Unicode/);
     expect(inValue.details).toEqual({ path: "tasks.1.files.1", code_unit: "U+D800", index: 1 });
 
-    const inKey = refusal({ tasks: [{ "ti\udc00": "x" }] });
+    const inKey = refusedText({ tasks: [{ "ti\udc00": "x" }] });
     expect(inKey.details.path).toBe("tasks.0.ti\udc00 (the key)");
 
-    const top = refusal("\udfff");
+    const top = refusedText("\udfff");
     expect(top.message).toMatch(/^plan p is not well-formed Unicode/);
     expect(top.details.path).toBeNull();
   });

@@ -1,6 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { refusal } from "../../../../test/helpers/orchestrator.js";
 import { tempDir } from "../../../../test/helpers/tmp.js";
 import { assign } from "../assign/index.js";
 import { type Orchestrator, openOrchestrator } from "../context.js";
@@ -56,16 +57,6 @@ function addAgent(o: Orchestrator, agentId: string, agentType: string, status = 
        VALUES (?, ?, 0, ?, ?, ?)`,
     )
     .run(agentId, agentType, status, T0, T0);
-}
-
-function caught(fn: () => unknown): OrchestratorError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof OrchestratorError) return error;
-    throw error;
-  }
-  throw new Error("expected an OrchestratorError");
 }
 
 const send = (o: Orchestrator, content: unknown = { n: 1 }, extra: object = {}) =>
@@ -161,11 +152,11 @@ describe("batches", () => {
     );
 
     const before = o.db.prepare("SELECT count(*) AS n FROM agent_message").get();
-    const refused = caught(() => sendMessages(o, [message(4), message(5, "nobody-here")]));
+    const refused = refusal(() => sendMessages(o, [message(4), message(5, "nobody-here")]));
     expect(refused.code).toBe("AgentNotFound");
     expect(refused.details).toMatchObject({ name: "nobody-here" });
     expect(o.db.prepare("SELECT count(*) AS n FROM agent_message").get()).toEqual(before);
-    expect(caught(() => sendMessages(o, [message(6), { ...message(7), content: "{" }])).code).toBe(
+    expect(refusal(() => sendMessages(o, [message(6), { ...message(7), content: "{" }])).code).toBe(
       "InvalidInput",
     );
     expect(o.db.prepare("SELECT count(*) AS n FROM agent_message").get()).toEqual(before);
@@ -203,7 +194,7 @@ describe("batches", () => {
       "acknowledged",
     ]);
     // The single-message form throws the same refusal.
-    expect(caught(() => acknowledgeMessage(o, { messageId: b!, receipt: "nope" })).code).toBe(
+    expect(refusal(() => acknowledgeMessage(o, { messageId: b!, receipt: "nope" })).code).toBe(
       "StaleReceipt",
     );
   });
@@ -277,7 +268,7 @@ describe("leases, backoff and dead letters", () => {
     expect(retryMessage(o, { messageId: id })).toEqual({ message_id: id, status: "pending" });
     const again = pollMessages(o, { target: "code_developer" }).messages;
     expect(again.map((m) => [m.message_id, m.attempt])).toEqual([[id, 1]]);
-    expect(caught(() => retryMessage(o, { messageId: id })).code).toBe("InvalidInput");
+    expect(refusal(() => retryMessage(o, { messageId: id })).code).toBe("InvalidInput");
   });
 
   it("route fail retries with backoff, and dead-letters on the last attempt", () => {
@@ -290,7 +281,7 @@ describe("leases, backoff and dead letters", () => {
     expect(row(o, id).last_error).toMatch(/no spec/);
     // A stale receipt can no longer fail it.
     expect(
-      caught(() => failMessage(o, { messageId: id, receipt: first.receipt, reason: "x" })).code,
+      refusal(() => failMessage(o, { messageId: id, receipt: first.receipt, reason: "x" })).code,
     ).toBe("StaleReceipt");
 
     clock.now += 5_000;
@@ -314,7 +305,7 @@ describe("leases, backoff and dead letters", () => {
     const slow = pollMessages(o, { target: "code_developer", lease: 5_000 }).messages[0]!;
     clock.now += 5_000;
     // The lease has ended: even before anyone else polls, its receipt is refused.
-    const expired = caught(() => acknowledgeMessage(o, { messageId: id, receipt: slow.receipt }));
+    const expired = refusal(() => acknowledgeMessage(o, { messageId: id, receipt: slow.receipt }));
     expect(expired.code).toBe("StaleReceipt");
     expect(expired.exitCode).toBe(11);
     expect(expired.message).toMatch(/lease ended/);
@@ -322,14 +313,14 @@ describe("leases, backoff and dead letters", () => {
     clock.now += 60_000;
     const fast = pollMessages(o, { target: "code_developer" }).messages[0]!;
     expect(fast.attempt).toBe(2);
-    const stale = caught(() => acknowledgeMessage(o, { messageId: id, receipt: slow.receipt }));
+    const stale = refusal(() => acknowledgeMessage(o, { messageId: id, receipt: slow.receipt }));
     expect(stale.code).toBe("StaleReceipt");
     expect(stale.details).toMatchObject({ message_id: id, status: "delivered", attempts: 2 });
     acknowledgeMessage(o, { messageId: id, receipt: fast.receipt });
     expect(
-      caught(() => acknowledgeMessage(o, { messageId: id, receipt: slow.receipt })).message,
+      refusal(() => acknowledgeMessage(o, { messageId: id, receipt: slow.receipt })).message,
     ).toMatch(/already acknowledged/);
-    expect(caught(() => acknowledgeMessage(o, { messageId: 999, receipt: "r" })).code).toBe(
+    expect(refusal(() => acknowledgeMessage(o, { messageId: 999, receipt: "r" })).code).toBe(
       "MessageNotFound",
     );
   });
@@ -395,7 +386,7 @@ describe("idempotency key", () => {
     }).message_id;
     expect(other).not.toBe(a);
     expect(listMessages(o, {}).messages).toHaveLength(2);
-    const reused = caught(() => send(o, { n: 2 }, { idempotencyKey: "k1" }));
+    const reused = refusal(() => send(o, { n: 2 }, { idempotencyKey: "k1" }));
     expect(reused.code).toBe("InvalidInput");
     expect(reused.details).toMatchObject({ message_id: a });
   });
@@ -405,7 +396,9 @@ describe("content", () => {
   it("refuses malformed JSON, oversized and too deeply nested content", () => {
     const { o } = setup();
     const bad = (content: string) =>
-      caught(() => sendMessage(o, { from: "architect", to: "code_developer", type: "x", content }));
+      refusal(() =>
+        sendMessage(o, { from: "architect", to: "code_developer", type: "x", content }),
+      );
     expect(bad("{task_id: auth}").details).toMatchObject({ reason: "content_not_json" });
     expect(bad("").details).toMatchObject({ reason: "content_not_json" });
     expect(bad('{"a":1} {"b":2}').details).toMatchObject({ reason: "content_not_json" });
@@ -464,16 +457,16 @@ describe("content", () => {
 describe("addressing", () => {
   it("refuses an unknown agent id or type with AgentNotFound, naming the known types", () => {
     const { o } = setup();
-    const e = caught(() =>
+    const e = refusal(() =>
       sendMessage(o, { from: "architect", to: "no-such-agent", type: "x", content: "{}" }),
     );
     expect(e.code).toBe("AgentNotFound");
     expect(e.exitCode).toBe(3);
     expect(e.message).toMatch(/agents list/);
     expect(e.details).toMatchObject({ known_types: expect.arrayContaining(["architect"]) });
-    expect(caught(() => pollMessages(o, { target: "no-such-agent" })).code).toBe("AgentNotFound");
+    expect(refusal(() => pollMessages(o, { target: "no-such-agent" })).code).toBe("AgentNotFound");
     expect(
-      caught(() => sendMessage(o, { from: "architect", to: "../x", type: "x", content: "{}" }))
+      refusal(() => sendMessage(o, { from: "architect", to: "../x", type: "x", content: "{}" }))
         .code,
     ).toBe("InvalidInput");
   });
@@ -496,7 +489,7 @@ describe("addressing", () => {
     addAgent(o, "rev-3", "reviewer");
     // A message to an incarnation that has ended would never be delivered: refused.
     expect(
-      caught(() => sendMessage(o, { from: "architect", to: "rev-1", type: "x", content: "{}" }))
+      refusal(() => sendMessage(o, { from: "architect", to: "rev-1", type: "x", content: "{}" }))
         .code,
     ).toBe("AgentNotFound");
     const toRev2 = sendMessage(o, {

@@ -1,18 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { plan, snapshot, testOrchestrator } from "../../../../test/helpers/orchestrator.js";
-import { OrchestratorError } from "../errors.js";
+import {
+  plan,
+  refusal,
+  snapshot,
+  testOrchestrator,
+} from "../../../../test/helpers/orchestrator.js";
 import { completeTask, failTask, importPlan, listTasks, retryTask, showTask } from "./index.js";
 import { parsePlan } from "./plan.js";
-
-function rejection(fn: () => unknown): OrchestratorError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof OrchestratorError) return error;
-    throw error;
-  }
-  throw new Error("expected a rejection");
-}
 
 describe("importPlan", () => {
   it("loads tasks and edges, and a second import of the same plan changes nothing", () => {
@@ -65,7 +59,7 @@ describe("importPlan", () => {
     const o = testOrchestrator();
     importPlan(o, plan({ keep: [] }));
     const before = snapshot(o);
-    const error = rejection(() => importPlan(o, bad));
+    const error = refusal(() => importPlan(o, bad));
     expect(error.message).toMatch(message);
     expect(snapshot(o)).toEqual(before);
   });
@@ -81,7 +75,7 @@ describe("importPlan", () => {
       },
       "t",
     );
-    const error = rejection(() => importPlan(o, dup));
+    const error = refusal(() => importPlan(o, dup));
     expect(error.code).toBe("InvalidInput");
     expect(error.details).toEqual({ duplicate_ids: ["a"] });
     expect(listTasks(o).tasks).toEqual([]);
@@ -89,7 +83,7 @@ describe("importPlan", () => {
 
   it("reports a cycle with its path, each task depending on the next", () => {
     const o = testOrchestrator();
-    const error = rejection(() => importPlan(o, plan({ a: ["c"], b: ["a"], c: ["b"] })));
+    const error = refusal(() => importPlan(o, plan({ a: ["c"], b: ["a"], c: ["b"] })));
     expect(error.code).toBe("DependencyCycle");
     const cycle = error.details.cycle as string[];
     expect(cycle[0]).toBe(cycle.at(-1));
@@ -101,7 +95,7 @@ describe("importPlan", () => {
     const o = testOrchestrator();
     importPlan(o, plan({ a: [], b: ["a"] }));
     const before = snapshot(o);
-    const error = rejection(() => importPlan(o, plan({ a: ["b"] })));
+    const error = refusal(() => importPlan(o, plan({ a: ["b"] })));
     expect(error.code).toBe("DependencyCycle");
     expect(snapshot(o)).toEqual(before);
   });
@@ -111,7 +105,7 @@ describe("importPlan", () => {
     const graph: Record<string, string[]> = {};
     for (let i = 0; i < 10_000; i++) graph[`t${i}`] = i === 0 ? [] : [`t${i - 1}`];
     graph.t5000 = ["t4999", "t7000"];
-    const error = rejection(() => importPlan(o, plan(graph)));
+    const error = refusal(() => importPlan(o, plan(graph)));
     expect(error.code).toBe("DependencyCycle");
     expect((error.details.cycle as string[]).length).toBe(2002);
     expect(listTasks(o).tasks).toHaveLength(0);
@@ -234,9 +228,9 @@ describe("task transitions", () => {
     });
     expect(showTask(o, "b").explanation).toMatch(/failed: broken/);
     expect(retryTask(o, "b")).toMatchObject({ status: "pending" });
-    expect(rejection(() => failTask(o, "a", null)).code).toBe("InvalidInput");
-    expect(rejection(() => retryTask(o, "b")).code).toBe("InvalidInput");
-    expect(rejection(() => completeTask(o, "nope")).code).toBe("TaskNotFound");
-    expect(rejection(() => completeTask(o, "../etc")).code).toBe("InvalidInput");
+    expect(refusal(() => failTask(o, "a", null)).code).toBe("InvalidInput");
+    expect(refusal(() => retryTask(o, "b")).code).toBe("InvalidInput");
+    expect(refusal(() => completeTask(o, "nope")).code).toBe("TaskNotFound");
+    expect(refusal(() => completeTask(o, "../etc")).code).toBe("InvalidInput");
   });
 });

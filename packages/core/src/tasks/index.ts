@@ -1,4 +1,4 @@
-import type { TaskDefinition, TaskRow, TaskStatus } from "@orchestrator/db";
+import { filesColumn, type TaskDefinition, type TaskRow, type TaskStatus } from "@orchestrator/db";
 import type { Orchestrator } from "../context.js";
 import { invalidInput, taskNotFound } from "../errors.js";
 import { requireNoCaseTwins, requireValidIds } from "../ids.js";
@@ -172,7 +172,8 @@ function rewriteTask(
   result: ImportResult,
 ): void {
   const definition = toDefinition(o, t);
-  if (definitionDiffers(row, definition) && o.tasks.updateDefinition(definition, now)) {
+  if (definitionDiffers(row, definition)) {
+    o.tasks.updateDefinition(definition, now);
     result.updated++;
   } else result.unchanged++;
   const wanted = new Set(t.depends_on);
@@ -271,7 +272,7 @@ function definitionDiffers(row: TaskRow, definition: TaskDefinition): boolean {
     row.priority_id !== definition.priority_id ||
     row.priority !== definition.priority ||
     row.agent_type !== definition.agent_type ||
-    row.files !== (definition.files ? JSON.stringify(definition.files) : null)
+    row.files !== filesColumn(definition)
   );
 }
 

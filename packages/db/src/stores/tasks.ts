@@ -108,7 +108,7 @@ export class TaskStore {
           task.priority_id,
           task.priority,
           task.agent_type,
-          task.files ? JSON.stringify(task.files) : null,
+          filesColumn(task),
           status,
           unfinishedBlockers,
           criticalPath,
@@ -133,30 +133,21 @@ export class TaskStore {
     return statement<[], TaskRow>(this.db, "SELECT * FROM specs_task").all();
   }
 
-  /** Rewrites a task's definition; returns whether anything differed. */
-  updateDefinition(task: TaskDefinition, now: number): boolean {
-    return (
-      statement(
-        this.db,
-        `UPDATE specs_task SET title = ?, priority_id = ?, priority = ?, agent_type = ?, files = ?,
-                               updated_at = ?
-          WHERE task_id = ?
-            AND (title, coalesce(priority_id, char(0)), priority, agent_type, coalesce(files, char(0)))
-                IS NOT (?, coalesce(?, char(0)), ?, ?, coalesce(?, char(0)))`,
-      ).run(
-        task.title,
-        task.priority_id,
-        task.priority,
-        task.agent_type,
-        task.files ? JSON.stringify(task.files) : null,
-        now,
-        task.task_id,
-        task.title,
-        task.priority_id,
-        task.priority,
-        task.agent_type,
-        task.files ? JSON.stringify(task.files) : null,
-      ).changes > 0
+  /** Rewrites a task's definition. */
+  updateDefinition(task: TaskDefinition, now: number): void {
+    statement(
+      this.db,
+      `UPDATE specs_task SET title = ?, priority_id = ?, priority = ?, agent_type = ?, files = ?,
+                             updated_at = ?
+        WHERE task_id = ?`,
+    ).run(
+      task.title,
+      task.priority_id,
+      task.priority,
+      task.agent_type,
+      filesColumn(task),
+      now,
+      task.task_id,
     );
   }
 
@@ -360,4 +351,9 @@ export class TaskStore {
         LIMIT ?`,
     ).all(limit);
   }
+}
+
+/** How a task's `files` patterns are stored: a JSON array, or NULL for none. */
+export function filesColumn(task: Pick<TaskDefinition, "files">): string | null {
+  return task.files ? JSON.stringify(task.files) : null;
 }
