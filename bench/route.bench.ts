@@ -97,7 +97,8 @@ class BareWrites {
     );
   }
   lifecycle(size: number): () => void {
-    const tx = (fn: () => void) => this.db.transaction(fn).immediate();
+    const run = this.db.transaction((fn: () => void) => fn()).immediate;
+    const tx = (fn: () => void) => run(fn);
     return () => {
       const now = Date.now();
       const ids: number[] = [];
