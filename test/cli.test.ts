@@ -159,8 +159,21 @@ describe("orchestrator CLI (built, as a subprocess)", () => {
       expect(r.status).toBe(2);
       expect(r.json.error.code).toBe("InvalidInput");
       expect(r.json.error.message).toMatch(message);
+      // The plan is refused before the database is opened: none is created.
+      expect(existsSync(join(dir, "o.db"))).toBe(false);
     },
   );
+
+  it("tasks add with a bad id creates no database; a good one does", () => {
+    const dir = tempDir();
+    const db = join(dir, "sub", "o.db");
+    const bad = cli(["tasks", "add", "../x", "--title", "X", "--db", db, "--json"]);
+    expect(bad.status).toBe(2);
+    expect(bad.json.error.message).toMatch(/invalid task id "\.\.\/x"/);
+    expect(existsSync(db)).toBe(false);
+    expect(cli(["tasks", "add", "x", "--title", "X", "--db", db, "--json"]).status).toBe(0);
+    expect(existsSync(db)).toBe(true);
+  });
 
   it("refuses a corrupt database file with DatabaseError (exit 10) and leaves it untouched", () => {
     const dir = tempDir();

@@ -104,6 +104,20 @@ export async function execute<T>(
   action: (o: Orchestrator) => T | Promise<T>,
   render: (result: T, style: Style) => string,
 ): Promise<void> {
+  await executeWith(command, cmd, () => undefined, action, render);
+}
+
+/**
+ * `execute` for a command whose input (a plan file, say) is read and validated by `input`
+ * before the database is opened: input that is refused never creates a database.
+ */
+export async function executeWith<I, T>(
+  command: string,
+  cmd: Command,
+  input: () => I,
+  action: (o: Orchestrator, input: I) => T | Promise<T>,
+  render: (result: T, style: Style) => string,
+): Promise<void> {
   const globals = globalOptions(cmd);
   const io = ioOf(cmd);
   const options: OrchestratorOptions = {
@@ -114,8 +128,9 @@ export async function execute<T>(
   };
   let orchestrator: Orchestrator | undefined;
   try {
+    const given = input();
     orchestrator = openOrchestrator(options);
-    const result = await action(orchestrator);
+    const result = await action(orchestrator, given);
     if (globals.json) printJson({ ok: true, command, result }, io);
     else io.stdout(`${render(result, terminalStyle(io))}\n`);
   } catch (error) {

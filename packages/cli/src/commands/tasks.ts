@@ -3,6 +3,7 @@ import {
   failTask,
   importPlan,
   listTasks,
+  type Plan,
   parsePlan,
   readPlanFile,
   renderImport,
@@ -11,10 +12,11 @@ import {
   renderTransition,
   retryTask,
   showTask,
+  validatePlanShape,
 } from "@orchestrator/core";
 import { TASK_STATUSES, type TaskStatus } from "@orchestrator/db";
 import type { Command } from "commander";
-import { execute } from "../output.js";
+import { execute, executeWith } from "../output.js";
 import { commaList, oneOf, wholeNumber } from "../parse.js";
 
 interface AddFlags {
@@ -36,7 +38,13 @@ export function registerTasks(program: Command): void {
     .description("load a plan file (YAML or JSON) in one transaction, all or nothing")
     .addHelpText("after", "\nExample:\n  $ orchestrator tasks import examples/plan.yaml")
     .action(async (file: string, _flags, cmd: Command) => {
-      await execute("tasks import", cmd, (o) => importPlan(o, readPlanFile(file)), renderImport);
+      await executeWith(
+        "tasks import",
+        cmd,
+        () => validPlan(readPlanFile(file)),
+        (o, plan) => importPlan(o, plan),
+        renderImport,
+      );
     });
 
   tasks
@@ -57,26 +65,29 @@ export function registerTasks(program: Command): void {
       '\nExample:\n  $ orchestrator tasks add auth-api --title "Add the auth API" --depends-on db-schema --files "src/auth/**"',
     )
     .action(async (id: string, flags: AddFlags, cmd: Command) => {
-      await execute(
+      await executeWith(
         "tasks add",
         cmd,
-        (o) => {
-          const plan = parsePlan(
-            {
-              tasks: [
-                {
-                  id,
-                  title: flags.title,
-                  depends_on: flags.dependsOn ?? [],
-                  ...(flags.group !== undefined ? { group: flags.group } : {}),
-                  ...(flags.priority !== undefined ? { priority: flags.priority } : {}),
-                  ...(flags.agentType !== undefined ? { agent_type: flags.agentType } : {}),
-                  ...(flags.files !== undefined ? { files: flags.files } : {}),
-                },
-              ],
-            },
-            "tasks add",
-          );
+        () =>
+          validPlan(
+            parsePlan(
+              {
+                tasks: [
+                  {
+                    id,
+                    title: flags.title,
+                    depends_on: flags.dependsOn ?? [],
+                    ...(flags.group !== undefined ? { group: flags.group } : {}),
+                    ...(flags.priority !== undefined ? { priority: flags.priority } : {}),
+                    ...(flags.agentType !== undefined ? { agent_type: flags.agentType } : {}),
+                    ...(flags.files !== undefined ? { files: flags.files } : {}),
+                  },
+                ],
+              },
+              "tasks add",
+            ),
+          ),
+        (o, plan) => {
           importPlan(o, plan, { insertOnly: true });
           return showTask(o, id);
         },
@@ -149,4 +160,10 @@ export function registerTasks(program: Command): void {
     .action(async (id: string, _flags, cmd: Command) => {
       await execute("tasks retry", cmd, (o) => retryTask(o, id), renderTransition);
     });
+}
+
+/** A plan checked on its own (ids, duplicates, self-dependencies) before any database opens. */
+function validPlan(plan: Plan): Plan {
+  validatePlanShape(plan.tasks);
+  return plan;
 }

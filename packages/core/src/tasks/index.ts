@@ -4,7 +4,7 @@ import { invalidInput, taskNotFound } from "../errors.js";
 import { requireNoCaseTwins, requireValidIds } from "../ids.js";
 import { requireReason } from "../input.js";
 import { dependencyCycleError, TaskGraph } from "./graph.js";
-import type { Plan, PlanTask } from "./plan.js";
+import { type Plan, type PlanTask, validatePlanShape } from "./plan.js";
 
 export {
   PLAN_MAX_BYTES,
@@ -13,6 +13,7 @@ export {
   type PlanTask,
   parsePlan,
   readPlanFile,
+  validatePlanShape,
 } from "./plan.js";
 
 const FINISHED: ReadonlySet<TaskStatus> = new Set(["completed", "cancelled"]);
@@ -185,39 +186,6 @@ function rewriteTask(
     }
   }
   for (const dep of wanted) if (o.tasks.addDependency(dep, t.id)) result.edges++;
-}
-
-function validatePlanShape(tasks: readonly PlanTask[]): void {
-  requireValidIds(
-    "task id",
-    tasks.map((t) => t.id),
-  );
-  requireValidIds(
-    "task id",
-    tasks.flatMap((t) => t.depends_on),
-  );
-  requireValidIds(
-    "agent type",
-    tasks.flatMap((t) => (t.agent_type === undefined ? [] : [t.agent_type])),
-  );
-  const seen = new Set<string>();
-  const duplicates = new Set<string>();
-  for (const t of tasks) (seen.has(t.id) ? duplicates : seen).add(t.id);
-  if (duplicates.size > 0) {
-    throw invalidInput(
-      `duplicate task id ${[...duplicates].map((id) => JSON.stringify(id)).join(", ")} in the plan; every id must be unique`,
-      {
-        duplicate_ids: [...duplicates],
-      },
-    );
-  }
-  const selfDependent = tasks.filter((t) => t.depends_on.includes(t.id)).map((t) => t.id);
-  if (selfDependent.length > 0) {
-    throw invalidInput(
-      `task ${selfDependent.map((id) => JSON.stringify(id)).join(", ")} depends on itself; remove it from its own depends_on`,
-      { task_ids: selfDependent },
-    );
-  }
 }
 
 function requireKnownDependencies(

@@ -1,6 +1,7 @@
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { z } from "zod";
 import { invalidInput, OrchestratorError } from "../errors.js";
+import { requireValidIds } from "../ids.js";
 import { requireWellFormed } from "../input.js";
 import { parseYamlStrict } from "../yaml.js";
 
@@ -112,4 +113,41 @@ export function readPlanFile(file: string): Plan {
     document = parseYamlStrict(text, `plan ${file}`, file);
   }
   return parsePlan(document, file);
+}
+
+/**
+ * What a plan must satisfy on its own, before any database is consulted: valid ids and agent
+ * types, no duplicate ids, no task depending on itself.
+ */
+export function validatePlanShape(tasks: readonly PlanTask[]): void {
+  requireValidIds(
+    "task id",
+    tasks.map((t) => t.id),
+  );
+  requireValidIds(
+    "task id",
+    tasks.flatMap((t) => t.depends_on),
+  );
+  requireValidIds(
+    "agent type",
+    tasks.flatMap((t) => (t.agent_type === undefined ? [] : [t.agent_type])),
+  );
+  const seen = new Set<string>();
+  const duplicates = new Set<string>();
+  for (const t of tasks) (seen.has(t.id) ? duplicates : seen).add(t.id);
+  if (duplicates.size > 0) {
+    throw invalidInput(
+      `duplicate task id ${[...duplicates].map((id) => JSON.stringify(id)).join(", ")} in the plan; every id must be unique`,
+      {
+        duplicate_ids: [...duplicates],
+      },
+    );
+  }
+  const selfDependent = tasks.filter((t) => t.depends_on.includes(t.id)).map((t) => t.id);
+  if (selfDependent.length > 0) {
+    throw invalidInput(
+      `task ${selfDependent.map((id) => JSON.stringify(id)).join(", ")} depends on itself; remove it from its own depends_on`,
+      { task_ids: selfDependent },
+    );
+  }
 }
