@@ -63,9 +63,9 @@ export function importPlan(o: Orchestrator, plan: Plan, options: ImportOptions =
     const rewritable = new Set(
       tasks.filter((t) => (stored.get(t.id)?.status ?? "pending") === "pending").map((t) => t.id),
     );
-    const { graph, order, storedBlockers } = resultingGraph(o, tasks, stored, rewritable);
-
     const planned = new Map(tasks.map((t) => [t.id, t]));
+    const { graph, order, storedBlockers } = resultingGraph(o, planned, stored, rewritable);
+
     const statusOf = (id: string): TaskStatus =>
       stored.get(id)?.status ?? planned.get(id)!.status ?? "pending";
     const criticalPath = graph.criticalPaths(order, (id) => FINISHED.has(statusOf(id)));
@@ -82,9 +82,12 @@ export function importPlan(o: Orchestrator, plan: Plan, options: ImportOptions =
     for (const t of tasks) {
       const row = stored.get(t.id);
       if (!row) continue;
-      if (rewritable.has(t.id)) rewriteTask(o, row, t, storedBlockers.get(t.id) ?? [], now, result);
+      const blockers = storedBlockers.get(t.id) ?? [];
+      if (rewritable.has(t.id)) rewriteTask(o, row, t, blockers, now, result);
       else {
-        if (differs(o, row, toDefinition(o, t), t.depends_on)) result.skipped_started.push(t.id);
+        if (differs(row, toDefinition(o, t), t.depends_on, blockers)) {
+          result.skipped_started.push(t.id);
+        }
         result.unchanged++;
       }
     }
@@ -102,24 +105,25 @@ export function importPlan(o: Orchestrator, plan: Plan, options: ImportOptions =
 
 /**
  * The graph as it will be after the import: stored edges, except those of rewritable tasks,
- * which take the plan's. Refuses a cycle. Also returns the stored blockers of rewritable tasks.
+ * which take the plan's. Refuses a cycle. Also returns the stored blockers of the plan's tasks.
  */
 function resultingGraph(
   o: Orchestrator,
-  tasks: readonly PlanTask[],
+  planned: ReadonlyMap<string, PlanTask>,
   stored: ReadonlyMap<string, TaskRow>,
   rewritable: ReadonlySet<string>,
 ): { graph: TaskGraph; order: number[]; storedBlockers: Map<string, string[]> } {
   const graph = new TaskGraph();
   for (const id of stored.keys()) graph.node(id);
-  for (const t of tasks) graph.node(t.id);
+  for (const id of planned.keys()) graph.node(id);
   const storedBlockers = new Map<string, string[]>();
   for (const [blocking, dependent] of o.tasks.edges()) {
     if (!rewritable.has(dependent)) graph.addEdge(blocking, dependent);
-    else if (storedBlockers.has(dependent)) storedBlockers.get(dependent)!.push(blocking);
+    if (!planned.has(dependent)) continue;
+    if (storedBlockers.has(dependent)) storedBlockers.get(dependent)!.push(blocking);
     else storedBlockers.set(dependent, [blocking]);
   }
-  for (const t of tasks) {
+  for (const t of planned.values()) {
     if (!rewritable.has(t.id)) continue;
     for (const dep of new Set(t.depends_on)) graph.addEdge(dep, t.id);
   }
@@ -144,20 +148,17 @@ function insertTasks(
 ): void {
   if (fresh.length === 0) return;
   o.tasks.deferForeignKeyChecks();
+  const blockers = fresh.map((t) => [...new Set(t.depends_on)]);
   result.edges += o.tasks.addDependencies(
-    fresh.flatMap((t) => [...new Set(t.depends_on)].map((dep) => [dep, t.id] as const)),
+    fresh.flatMap((t, i) => blockers[i]!.map((dep) => [dep, t.id] as const)),
   );
   o.tasks.insert(
-    fresh.map((t) => {
-      let unfinished = 0;
-      for (const dep of new Set(t.depends_on)) if (statusOf(dep) !== "completed") unfinished++;
-      return {
-        definition: toDefinition(o, t),
-        status: statusOf(t.id),
-        unfinishedBlockers: unfinished,
-        criticalPath: criticalPath(t.id),
-      };
-    }),
+    fresh.map((t, i) => ({
+      definition: toDefinition(o, t),
+      status: statusOf(t.id),
+      unfinishedBlockers: blockers[i]!.filter((dep) => statusOf(dep) !== "completed").length,
+      criticalPath: criticalPath(t.id),
+    })),
     now,
   );
   result.imported += fresh.length;
@@ -185,7 +186,7 @@ function rewriteTask(
       result.edges_removed++;
     }
   }
-  for (const dep of wanted) if (o.tasks.addDependency(dep, t.id)) result.edges++;
+  result.edges += o.tasks.addDependencies([...wanted].map((dep) => [dep, t.id] as const));
 }
 
 function requireKnownDependencies(
@@ -223,13 +224,13 @@ function toDefinition(o: Orchestrator, t: PlanTask): TaskDefinition {
 }
 
 function differs(
-  o: Orchestrator,
   row: TaskRow,
   definition: TaskDefinition,
   dependsOn: readonly string[],
+  storedBlockers: readonly string[],
 ): boolean {
   if (definitionDiffers(row, definition)) return true;
-  const current = o.tasks.blockersOf(row.task_id).map((b) => b.task_id);
+  const current = [...storedBlockers].sort();
   const wanted = [...new Set(dependsOn)].sort();
   return current.length !== wanted.length || current.some((id, i) => id !== wanted[i]);
 }

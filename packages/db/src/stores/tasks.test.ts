@@ -66,9 +66,9 @@ describe("blocker counts maintained by triggers", () => {
     add("b");
     add("c", "completed");
     add("d");
-    tasks.addDependency("a", "d");
-    tasks.addDependency("b", "d");
-    tasks.addDependency("c", "d");
+    tasks.addDependencies([["a", "d"]]);
+    tasks.addDependencies([["b", "d"]]);
+    tasks.addDependencies([["c", "d"]]);
     expect(tasks.get("d")!.unfinished_blockers).toBe(2);
     expect([...tasks.ready()].map((t) => t.task_id)).toEqual(["a", "b"]);
 
@@ -86,8 +86,8 @@ describe("blocker counts maintained by triggers", () => {
 
   it("a self edge and an edge to an unknown task are rejected by the schema", () => {
     add("a");
-    expect(() => tasks.addDependency("a", "a")).toThrow(/CHECK/);
-    expect(() => tasks.addDependency("ghost", "a")).toThrow(/FOREIGN KEY/);
+    expect(() => tasks.addDependencies([["a", "a"]])).toThrow(/CHECK/);
+    expect(() => tasks.addDependencies([["ghost", "a"]])).toThrow(/FOREIGN KEY/);
   });
 
   it("stays equal to a from-scratch count under a long random sequence of changes", () => {
@@ -104,7 +104,7 @@ describe("blocker counts maintained by triggers", () => {
       const i = Math.floor(random() * ids.length);
       const j = Math.floor(random() * ids.length);
       const op = random();
-      if (op < 0.4 && i < j) tasks.addDependency(ids[i]!, ids[j]!);
+      if (op < 0.4 && i < j) tasks.addDependencies([[ids[i]!, ids[j]!]]);
       else if (op < 0.5) tasks.removeDependency(ids[i]!, ids[j]!);
       else {
         const to = TASK_STATUSES[Math.floor(random() * TASK_STATUSES.length)]!;
@@ -119,7 +119,7 @@ describe("blocker counts maintained by triggers", () => {
   it("claimReady takes a task only while it is pending with no unfinished blocker", () => {
     add("a");
     add("b");
-    tasks.addDependency("a", "b");
+    tasks.addDependencies([["a", "b"]]);
     expect(tasks.claimReady("b", 1)).toBe(false);
     expect(tasks.claimReady("a", 1)).toBe(true);
     expect(tasks.claimReady("a", 1)).toBe(false);

@@ -261,16 +261,6 @@ export class TaskStore {
     ).all();
   }
 
-  addDependency(blockingTaskId: string, dependentTaskId: string): boolean {
-    return (
-      statement(
-        this.db,
-        `INSERT INTO specs_task_dependency (blocking_task_id, dependent_task_id) VALUES (?, ?)
-         ON CONFLICT DO NOTHING`,
-      ).run(blockingTaskId, dependentTaskId).changes === 1
-    );
-  }
-
   /** Inserts edges `[blocking, dependent]`, many rows per statement; returns how many were new. */
   addDependencies(edges: readonly (readonly [string, string])[]): number {
     let added = 0;
